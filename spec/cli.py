@@ -1,0 +1,191 @@
+"""The ``keraspec`` command line.
+
+    keraspec spec NAME                          the layer's parameters, defaults, domains, constraints
+    keraspec spec NAME --config JSON --input-shape SHAPE
+                                                its output and weight shapes, or the validation error
+    keraspec layers [--family F]                every layer in the spec
+    keraspec record [--out DIR] [--layers L]   record oracle runs on drawn cases into a corpus
+    keraspec replay [--corpus DIR] [--device cuda]
+                                                check the implementation against a corpus, no TensorFlow
+    keraspec report RESULTS... [--out DIR]      HTML report from JSON-lines results
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from . import SpecConfigError, SpecTypeError, UnknownLayerError, families, layers, lookup
+from .model import LayerSpec
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(out)
+
+
+def describe(s: LayerSpec) -> str:
+    """A readable, plain-text description of a layer spec."""
+    parts = [f"{s.name}  ({s.family})" + (f"  aliases: {', '.join(s.aliases)}" if s.aliases else "")]
+    if s.doc:
+        parts.append(textwrap.fill(s.doc, 100))
+    parts.append("oracles: " + ", ".join(f"{k} ({v})" for k, v in s.oracles.items()))
+    rows = []
+    for p in s.params.values():
+        default = "(required)" if p.required else _fmt(p.default)
+        domain = p.domain.describe()
+        if p.length is not None:
+            domain = (domain + "; " if domain else "") + f"length {p.length.source}"
+        if p.expand:
+            domain += "; an int repeats to every axis"
+        if p.nullable:
+            domain += "; or None" + (f" (= {p.null_means!r})" if p.null_means is not None else "")
+        rows.append([p.name, p.type, default, domain.strip("; "), p.doc])
+    if rows:
+        parts.append("\nparameters:\n" + _table(rows, ["name", "type", "default", "domain", "doc"]))
+    for oracle, values in s.oracle_defaults.items():
+        parts.append(f"defaults in {oracle}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
+    if s.constraints:
+        crow = [[c.name, ", ".join(c.params), c.rule.source, c.message, c.stage] for c in s.constraints]
+        parts.append("\nconstraints:\n" + _table(crow, ["name", "parameters", "rule", "message", "stage"]))
+    accepts = [(f"{p.name}", o, r) for p in s.params.values() for o, r in p.oracle_accepts.items()]
+    accepts += [(c.name, o, r) for c in s.constraints for o, r in c.oracle_accepts.items()]
+    if accepts:
+        parts.append("\nenforced by the implementation only:\n" + "\n".join(f"  {n} -- {o} accepts: {r}" for n, o, r in accepts))
+    i = s.input
+    count = f"{i.min_count}" if i.min_count == i.max_count else f"{i.min_count}..{i.max_count}"
+    rank = i.rank.source if i.rank is not None else f"{i.min_rank}..{i.max_rank}"
+    parts.append(f"\ninputs: {count} tensor(s) of rank {rank}, dtypes {', '.join(i.dtypes)}")
+    parts.append(f"output shape: {s.output_shape_rule.source}")
+    if s.weights:
+        parts.append("weights (Keras order):\n" + "\n".join(
+            f"  {w.name}: {w.shape.source}" + (f"  when {w.when.source}" if w.when else "")
+            + ("" if w.trainable else "  (non-trainable)") for w in s.weights))
+    parts.append(f"training behaviour: {s.training}")
+    parts.append("masking: " + ("supported" if s.masking.get("supports") else "not supported")
+                 + (f" -- {s.masking['doc']}" if s.masking.get("doc") else ""))
+    if s.excluded_params:
+        parts.append("left out of the spec:\n" + "\n".join(f"  {k}: {v}" for k, v in s.excluded_params.items()))
+    return "\n".join(parts)
+
+
+def _parse_shape(text: str) -> Any:
+    value = ast.literal_eval(text)
+    if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+        return [tuple(v) for v in value]
+    return tuple(value)
+
+
+def _cmd_spec(args: argparse.Namespace) -> int:
+    s = lookup(args.name)
+    if args.config is None and args.input_shape is None:
+        print(describe(s))
+        return 0
+    config = json.loads(args.config or "{}")
+    try:
+        normalized = s.validate(config)
+        if args.input_shape is not None:
+            shape = _parse_shape(args.input_shape)
+            s.validate_input(config, shape)
+            print(f"output shape: {s.output_shape(config, shape)}")
+            for name, wshape in s.weight_shapes(config, shape):
+                print(f"weight {name}: {wshape}")
+        else:
+            print("valid; normalized config:")
+            for key, value in normalized.items():
+                print(f"  {key} = {_fmt(value)}")
+    except (SpecConfigError, SpecTypeError) as exc:
+        print(f"invalid: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    for family in families():
+        if args.family and family != args.family:
+            continue
+        print(f"{family}: {', '.join(layers(family))}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from keraspec.reports.build import main as report_main
+
+    return report_main(args.rest)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from keraspec.conformance.corpus import DEFAULT_CORPUS, record
+
+    out = args.out or DEFAULT_CORPUS
+    index = record(out, layers=args.layers.split(",") if args.layers else None, oracles=args.oracles.split(","),
+                   dtypes=args.dtypes.split(","), examples=args.examples, seed=args.seed)
+    print(f"recorded {len(index['cases'])} cases in {index['record_seconds']} s into {out}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import pytest
+
+    from keraspec.conformance import harness
+
+    tests = Path(harness.__file__).parent / "tests"
+    argv = [str(tests), "--corpus", args.corpus, "-q", "-p", "no:cacheprovider"]
+    for device in args.device or []:
+        argv += ["--device", device]
+    return int(pytest.main(argv + args.pytest_args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="keraspec", description="Keras layer spec, implementation and conformance.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("spec", help="show a layer's spec, or evaluate it on a config and input shape")
+    p.add_argument("name")
+    p.add_argument("--config", help='JSON config, e.g. \'{"units": 8}\'')
+    p.add_argument("--input-shape", help="input shape with the batch axis, e.g. '(None, 10, 4)'")
+    p.set_defaults(func=_cmd_spec)
+    p = sub.add_parser("layers", help="list the layers in the spec")
+    p.add_argument("--family")
+    p.set_defaults(func=_cmd_layers)
+    p = sub.add_parser("record", help="record the oracle's results on drawn cases into a corpus")
+    p.add_argument("--out", help="corpus folder (default: the committed corpus in keraspec/conformance/corpus)")
+    p.add_argument("--layers", help="comma-separated layer names (default: all)")
+    p.add_argument("--oracles", default="keras3,tf_keras")
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--examples", type=int, default=3, help="cases per layer, oracle and dtype")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_record)
+    p = sub.add_parser("replay", help="check the implementation against a recorded corpus (no TensorFlow needed)")
+    p.add_argument("--corpus", default="default")
+    p.add_argument("--device", action="append", help="cpu and/or cuda")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest arguments")
+    p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("report", help="build the HTML report from results files", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_report)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UnknownLayerError as exc:
+        print(f"keraspec: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""LayerSpec and friends: the in-memory form of the YAML spec, with validation and shape rules."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .expr import Expr, ExprError, compile_expr
+
+ORACLES = ("keras3", "tf_keras")
+
+#: Parameter types understood by the spec.  ``*_tuple`` types have a ``length`` expression.
+PARAM_TYPES = (
+    "int",
+    "float",
+    "bool",
+    "str",
+    "int_tuple",
+    "float_tuple",
+    "int_pair_tuple",
+    "shape",
+    "activation",
+    "initializer",
+    "regularizer",
+    "constraint",
+    "dtype",
+    "any",
+)
+_NAMED_OBJECT_TYPES = ("activation", "initializer", "regularizer", "constraint")
+
+
+class SpecConfigError(ValueError):
+    """A config value breaks a domain or constraint of the spec.  Names the parameter and rule."""
+
+    def __init__(self, layer: str, params: Sequence[str], rule: str, message: str):
+        self.layer, self.params, self.rule = layer, tuple(params), rule
+        super().__init__(f"{layer}: {message} [rule: {rule}; parameter(s): {', '.join(params)}]")
+
+
+class SpecTypeError(TypeError):
+    """A config value of the wrong type, an unknown or a missing argument."""
+
+    def __init__(self, layer: str, params: Sequence[str], rule: str, message: str):
+        self.layer, self.params, self.rule = layer, tuple(params), rule
+        super().__init__(f"{layer}: {message} [rule: {rule}; parameter(s): {', '.join(params)}]")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) or type(v).__name__ in ("int32", "int64")
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or _is_int(v)
+
+
+@dataclass(frozen=True)
+class Domain:
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Domain:
+        data = dict(data or {})
+        if "choices" in data:
+            data["choices"] = tuple(data["choices"])
+        return cls(**data)
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{'>' if self.min_exclusive else '>='} {self.min}")
+        if self.max is not None:
+            parts.append(f"{'<' if self.max_exclusive else '<='} {self.max}")
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        return " and ".join(parts)
+
+    def violation(self, value: Any) -> str | None:
+        """The broken edge ('min', 'max', 'choices') for a scalar value, or None if it is inside."""
+        if self.choices is not None and value not in self.choices:
+            return "choices"
+        if self.min is not None and _is_number(value):
+            if value < self.min or (self.min_exclusive and value == self.min):
+                return "min"
+        if self.max is not None and _is_number(value):
+            if value > self.max or (self.max_exclusive and value == self.max):
+                return "max"
+        return None
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str
+    doc: str
+    default: Any = None
+    required: bool = False
+    nullable: bool = False
+    #: The value None stands for, as Keras reports it in get_config (e.g. activation None -> "linear").
+    null_means: Any = None
+    domain: Domain = field(default_factory=Domain)
+    length: Expr | None = None
+    #: How a scalar given for a tuple-typed parameter expands ("repeat": int -> (int,) * length).
+    expand: str | None = None
+    #: Strategy hints (e.g. ``max`` to keep drawn sizes small); they never widen the domain.
+    draw: Mapping[str, Any] = field(default_factory=dict)
+    #: Oracles that accept out-of-domain values, with the reason (our implementation rejects them).
+    oracle_accepts: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_default(self) -> bool:
+        return not self.required
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    name: str
+    shape: Expr
+    when: Expr | None
+    trainable: bool
+
+
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    params: tuple[str, ...]
+    rule: Expr
+    message: str
+    #: Assignments (param -> expression) that turn a config breaking the rule into one that keeps it.
+    repair: Mapping[str, Expr]
+    #: Assignments that make a valid config break exactly this rule.
+    violate: Mapping[str, Expr]
+    #: "config": checked on the config alone; "input": needs the input shape (raised at build).
+    stage: str
+    oracle_accepts: Mapping[str, str]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    count: Expr  # number of input tensors (1 for most layers)
+    min_count: int
+    max_count: int
+    rank: Expr | None  # exact rank, if fixed by the config
+    min_rank: int
+    max_rank: int
+    dtypes: tuple[str, ...]
+    #: Per-axis lower bounds on drawn sizes, e.g. a kernel that must fit: list-valued expression.
+    min_sizes: Expr | None
+    #: Axes whose size must be equal across inputs ("all" or a list), for merge layers.
+    same_shape: bool
+    #: Per-axis sizes forced by the config, as a list-valued expression with None for free axes.
+    sizes: Expr | None
+    #: Axis (negative index) that must be divisible by ``multiple_of``.
+    multiple_of: Mapping[str, Expr]
+
+
+class LayerSpec:
+    """One layer's spec.  Built by :mod:`keraspec.spec.loader` from the YAML files."""
+
+    def __init__(self, data: Mapping[str, Any], family: str):
+        self.raw = data
+        self.name: str = data["name"]
+        self.family = family
+        self.doc: str = data.get("doc", "")
+        self.aliases: tuple[str, ...] = tuple(data.get("aliases", ()))
+        self.oracles: dict[str, str] = dict(data.get("oracles", {}))
+        self.vars: dict[str, Any] = dict(data.get("vars", {}))
+        self.training: str = data.get("training", "none")
+        self.masking: dict[str, Any] = dict(data.get("masking", {"supports": False}))
+        self.numerics: dict[str, Any] = dict(data.get("numerics", {"op_class": "elementwise"}))
+        self.excluded_params: dict[str, str] = dict(data.get("excluded_params", {}))
+        self.oracle_defaults: dict[str, dict[str, Any]] = {
+            k: dict(v) for k, v in data.get("oracle_defaults", {}).items()
+        }
+        self.behaviour: dict[str, Any] = dict(data.get("behaviour", {}))
+        self.params: dict[str, ParamSpec] = {
+            name: self._param(name, p) for name, p in data.get("params", {}).items()
+        }
+        self.weights: tuple[WeightSpec, ...] = tuple(
+            WeightSpec(
+                name=w["name"],
+                shape=compile_expr(w["shape"]),
+                when=compile_expr(w["when"]) if "when" in w else None,
+                trainable=w.get("trainable", True),
+            )
+            for w in data.get("weights", ())
+        )
+        self.constraints: tuple[Constraint, ...] = tuple(self._constraint(c) for c in data.get("constraints", ()))
+        self.input = self._inputs(data.get("inputs", {}))
+        self.output_shape_rule: Expr = compile_expr(data.get("output_shape", "input"))
+        self.output_mask_rule: Expr | None = (
+            compile_expr(self.masking["output"]) if isinstance(self.masking.get("output"), str) else None
+        )
+
+    def __repr__(self) -> str:
+        return f"<LayerSpec {self.name} ({self.family})>"
+
+    # -- construction -------------------------------------------------------------------------
+    def _param(self, name: str, p: Mapping[str, Any]) -> ParamSpec:
+        return ParamSpec(
+            name=name,
+            type=p["type"],
+            doc=p.get("doc", ""),
+            default=p.get("default"),
+            required=p.get("required", False),
+            nullable=p.get("nullable", False),
+            null_means=p.get("null_means"),
+            domain=Domain.from_dict(p.get("domain")),
+            length=compile_expr(p["length"]) if "length" in p else None,
+            expand=p.get("expand"),
+            draw=dict(p.get("draw", {})),
+            oracle_accepts=dict(p.get("oracle_accepts", {})),
+        )
+
+    def _constraint(self, c: Mapping[str, Any]) -> Constraint:
+        return Constraint(
+            name=c["name"],
+            params=tuple(c["params"]),
+            rule=compile_expr(c["rule"]),
+            message=c["message"],
+            repair={k: compile_expr(v) for k, v in c.get("repair", {}).items()},
+            violate={k: compile_expr(v) for k, v in c.get("violate", {}).items()},
+            stage=c.get("stage", "config"),
+            oracle_accepts=dict(c.get("oracle_accepts", {})),
+            doc=c.get("doc", ""),
+        )
+
+    def _inputs(self, d: Mapping[str, Any]) -> InputSpec:
+        count = d.get("count", 1)
+        if isinstance(count, Mapping):
+            min_count, max_count, count_expr = count["min"], count["max"], compile_expr("n_inputs")
+        else:
+            min_count = max_count = int(count)
+            count_expr = compile_expr(count)
+        rank = d.get("rank", {"min": 1, "max": 5})
+        if isinstance(rank, Mapping):
+            rank_expr, min_rank, max_rank = None, rank.get("min", 1), rank.get("max", 5)
+        else:
+            rank_expr, min_rank, max_rank = compile_expr(rank), 0, 0
+        return InputSpec(
+            count=count_expr,
+            min_count=min_count,
+            max_count=max_count,
+            rank=rank_expr,
+            min_rank=min_rank,
+            max_rank=max_rank,
+            dtypes=tuple(d.get("dtypes", ("float32", "float64"))),
+            min_sizes=compile_expr(d["min_sizes"]) if "min_sizes" in d else None,
+            same_shape=d.get("same_shape", False),
+            sizes=compile_expr(d["sizes"]) if "sizes" in d else None,
+            multiple_of={k: compile_expr(v) for k, v in d.get("multiple_of", {}).items()},
+        )
+
+    # -- queries --------------------------------------------------------------------------------
+    def has_oracle(self, oracle: str) -> bool:
+        return oracle in self.oracles
+
+    def defaults(self, oracle: str = "keras3") -> dict[str, Any]:
+        """Default value of every parameter that has one, as ``oracle`` defines it."""
+        out = {name: copy.deepcopy(p.default) for name, p in self.params.items() if p.has_default}
+        out.update(copy.deepcopy(self.oracle_defaults.get(oracle, {})))
+        return out
+
+    def env(self, config: Mapping[str, Any], input_shape: Any = None) -> dict[str, Any]:
+        """The names an expression sees: layer vars, the config, and the input shape(s)."""
+        scope: dict[str, Any] = dict(self.vars)
+        scope.update(config)
+        if input_shape is not None:
+            shapes = _as_shape_list(input_shape)
+            scope["inputs"] = shapes
+            scope["input"] = shapes[0]
+            scope["n_inputs"] = len(shapes)
+        return scope
+
+    # -- normalisation and validation ----------------------------------------------------------
+    def normalize(self, config: Mapping[str, Any], oracle: str = "keras3") -> dict[str, Any]:
+        """Fill defaults and expand short forms (an int for a tuple).  Does not validate."""
+        merged = self.defaults(oracle)
+        merged.update(config)
+        env = dict(self.vars, **merged)
+        return {k: self._normalize_value(self.params[k], v, env) if k in self.params else v for k, v in merged.items()}
+
+    def _normalize_value(self, p: ParamSpec, value: Any, env: Mapping[str, Any]) -> Any:
+        if value is None:
+            return p.null_means
+        if p.type in ("int_tuple", "float_tuple"):
+            if _is_number(value) and p.expand == "repeat":
+                return (value,) * int(p.length(env)) if p.length is not None else (value,)
+            if isinstance(value, (list, tuple)):
+                return tuple(value)
+        if p.type == "int_pair_tuple":
+            length = int(p.length(env)) if p.length is not None else 1
+            if _is_int(value):
+                return ((value, value),) * length
+            if isinstance(value, (list, tuple)):
+                if all(_is_int(v) for v in value) and length > 1:
+                    return tuple((v, v) for v in value)
+                if length == 1 and len(value) == 2 and all(_is_int(v) for v in value):
+                    return ((value[0], value[1]),)
+                return tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in value)
+        if p.type == "shape" and isinstance(value, list):
+            return tuple(value)
+        return value
+
+    def validate(self, config: Mapping[str, Any], oracle: str = "keras3") -> dict[str, Any]:
+        """Check a config against every domain and config-stage constraint; return it normalised.
+
+        Raises :class:`SpecTypeError` (a ``TypeError``) or :class:`SpecConfigError` (a ``ValueError``)
+        naming the parameter(s) and the rule that was broken.
+        """
+        for key in config:
+            if key not in self.params:
+                hint = difflib.get_close_matches(key, list(self.params), n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise SpecTypeError(self.name, [key], "unknown_argument", f"unrecognized argument {key!r}{extra}")
+        for name, p in self.params.items():
+            if p.required and name not in config:
+                raise SpecTypeError(self.name, [name], "required", f"missing required argument {name!r}")
+        normalized = self.normalize(config, oracle)
+        env = dict(self.vars, **normalized)
+        for name, p in self.params.items():
+            self._check_value(p, normalized[name], env, raw=config.get(name, normalized[name]))
+        for c in self.constraints:
+            if c.stage == "config":
+                self._check_constraint(c, env)
+        return normalized
+
+    def validate_input(self, config: Mapping[str, Any], input_shape: Any) -> None:
+        """Check the input-stage constraints for an (already validated) config and input shape."""
+        env = self.env(self.normalize(config), input_shape)
+        for c in self.constraints:
+            if c.stage == "input":
+                self._check_constraint(c, env)
+
+    def broken_rule(self, config: Mapping[str, Any], input_shape: Any = None) -> str | None:
+        """The rule a config (and input shape) breaks first, or None; used by strategies."""
+        try:
+            self.validate(config)
+            if input_shape is not None:
+                self.validate_input(config, input_shape)
+        except (SpecConfigError, SpecTypeError) as exc:
+            return exc.rule
+        return None
+
+    def _check_constraint(self, c: Constraint, env: Mapping[str, Any]) -> None:
+        try:
+            ok = c.rule(env)
+        except ExprError as exc:
+            raise SpecConfigError(self.name, c.params, c.name, f"{c.message} ({exc})") from None
+        if not ok:
+            values = ", ".join(f"{p}={env.get(p, env.get('input'))!r}" for p in c.params)
+            raise SpecConfigError(self.name, c.params, c.name, f"{c.message} (got {values})")
+
+    def _check_value(self, p: ParamSpec, value: Any, env: Mapping[str, Any], raw: Any) -> None:
+        def type_error(expected: str) -> SpecTypeError:
+            return SpecTypeError(self.name, [p.name], f"{p.name}.type", f"{p.name!r} must be {expected}, got {raw!r}")
+
+        def domain_error(edge: str, got: Any) -> SpecConfigError:
+            return SpecConfigError(
+                self.name, [p.name], f"{p.name}.{edge}", f"{p.name!r} must be {p.domain.describe()}, got {got!r}"
+            )
+
+        if value is None:
+            if p.nullable or p.type == "any":
+                return
+            raise type_error(f"a {p.type.replace('_', ' ')} (not None)")
+        t = p.type
+        if t == "int":
+            if not _is_int(value):
+                raise type_error("an int")
+        elif t == "float":
+            if not _is_number(value):
+                raise type_error("a number")
+        elif t == "bool":
+            if not isinstance(value, bool):
+                raise type_error("a bool")
+        elif t in ("str", "dtype"):
+            if not isinstance(value, str):
+                raise type_error("a string")
+        elif t in ("int_tuple", "float_tuple", "int_pair_tuple", "shape"):
+            scalar_ok = _is_int if t in ("int_tuple", "shape") else _is_number
+            expected_len = int(p.length(env)) if p.length is not None else None
+            if not isinstance(value, tuple):
+                raise type_error(f"a tuple of {expected_len or 'n'}" + (" (or a single int)" if p.expand else ""))
+            if expected_len is not None and len(value) != expected_len:
+                raise SpecConfigError(
+                    self.name, [p.name], f"{p.name}.length", f"{p.name!r} must have {expected_len} entries, got {raw!r}"
+                )
+            elements = [x for pair in value for x in pair] if t == "int_pair_tuple" else list(value)
+            if t == "int_pair_tuple" and not all(isinstance(pair, tuple) and len(pair) == 2 for pair in value):
+                raise type_error("an int, a tuple of ints, or a tuple of (before, after) pairs")
+            if not all(scalar_ok(x) for x in elements):
+                raise type_error("a tuple of " + ("ints" if scalar_ok is _is_int else "numbers"))
+            for x in elements:
+                edge = p.domain.violation(x)
+                if edge is not None:
+                    raise domain_error(edge, raw)
+            return
+        elif t in _NAMED_OBJECT_TYPES:
+            if not isinstance(value, (str, Mapping)) and not callable(value):
+                raise type_error(f"the name of a Keras {t}, its config dict, or a callable")
+            if isinstance(value, str) and p.domain.choices is not None and value not in p.domain.choices:
+                raise domain_error("choices", value)
+            return
+        edge = p.domain.violation(value)
+        if edge is not None:
+            raise domain_error(edge, value)
+
+    # -- shape rules ----------------------------------------------------------------------------
+    def output_shape(self, config: Mapping[str, Any], input_shape: Any) -> Any:
+        """Output shape (tuple; list of tuples for several outputs) by the spec's rule."""
+        env = self.env(self.normalize(config), input_shape)
+        return _as_shape(self.output_shape_rule(env))
+
+    def weight_shapes(self, config: Mapping[str, Any], input_shape: Any) -> list[tuple[str, tuple[int, ...]]]:
+        """``(name, shape)`` of every weight, in Keras order, for this config and input shape."""
+        env = self.env(self.normalize(config), input_shape)
+        return [(w.name, tuple(w.shape(env))) for w in self.weights if w.when is None or w.when(env)]
+
+    def output_mask_shape(self, config: Mapping[str, Any], input_shape: Any) -> Any:
+        if self.output_mask_rule is None:
+            return None
+        return _as_shape(self.output_mask_rule(self.env(self.normalize(config), input_shape)))
+
+
+def _as_shape(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value):
+        return [tuple(v) for v in value]
+    return tuple(value)
+
+
+def _as_shape_list(input_shape: Any) -> list[tuple[Any, ...]]:
+    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+        return [tuple(s) for s in input_shape]
+    return [tuple(input_shape)]

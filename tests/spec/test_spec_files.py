@@ -1,0 +1,82 @@
+"""Every spec file follows the schema, every expression parses, and the lookup API behaves."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from keraspec import spec
+from keraspec.spec.loader import SPEC_DIR, load_file, schema
+
+SPEC_FILES = sorted(SPEC_DIR.glob("*.yaml"))
+
+
+def test_schema_is_a_valid_json_schema():
+    jsonschema.Draft202012Validator.check_schema(schema())
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=[p.name for p in SPEC_FILES])
+def test_spec_file_matches_schema(path: Path):
+    load_file(path)  # raises SpecFileError naming the file and the place
+
+
+def test_schema_rejects_a_bad_entry(tmp_path):
+    bad = {"family": "core", "layers": [{"name": "Dense", "params": {"units": {"type": "integer", "doc": "x x"}}}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema())
+
+
+def test_every_layer_loads_and_has_docs():
+    assert spec.layers(), "the spec is empty"
+    for name in spec.layers():
+        s = spec.lookup(name)
+        assert s.doc, f"{name} has no doc"
+        for p in s.params.values():
+            assert p.doc, f"{name}.{p.name} has no doc"
+        for c in s.constraints:
+            assert c.message and c.params, f"{name}.{c.name} lacks a message or parameters"
+
+
+def test_lookup_aliases_and_suggestions():
+    assert spec.lookup("dense").name == "Dense"
+    with pytest.raises(spec.UnknownLayerError, match="did you mean Dense"):
+        spec.lookup("Dens")
+
+
+def test_permute_output_shape_from_the_issue():
+    assert spec.lookup("Permute").output_shape({"dims": (2, 1)}, (None, 10, 64)) == (None, 64, 10)
+
+
+def test_validate_names_the_parameter_and_rule():
+    with pytest.raises(ValueError, match=r"'units'.*units\.min"):
+        spec.lookup("Dense").validate({"units": 0})
+    with pytest.raises(TypeError, match="did you mean 'units'"):
+        spec.lookup("Dense").validate({"unit": 3})
+    with pytest.raises(TypeError, match="missing required argument 'units'"):
+        spec.lookup("Dense").validate({})
+
+
+def test_normalize_fills_defaults_and_null_means():
+    config = spec.lookup("Dense").validate({"units": 3})
+    assert config["activation"] == "linear" and config["use_bias"] is True
+
+
+def test_yaml_is_loaded_safely():
+    text = "family: core\nlayers: !!python/object/apply:os.system ['true']\n"
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(text)
+
+
+def test_cli_prints_the_table_and_evaluates():
+    run = lambda *a: subprocess.run([sys.executable, "-m", "keraspec.spec.cli", *a], capture_output=True, text=True)  # noqa: E731
+    out = run("spec", "Dense")
+    assert out.returncode == 0 and "units" in out.stdout and "glorot_uniform" in out.stdout
+    out = run("spec", "Permute", "--config", '{"dims": [2, 1]}', "--input-shape", "(None, 10, 64)")
+    assert "output shape: (None, 64, 10)" in out.stdout
+    out = run("spec", "Dense", "--config", '{"units": 0}')
+    assert out.returncode == 1 and "units.min" in out.stderr
+    out = run("spec", "Dens")
+    assert out.returncode == 2 and "did you mean Dense" in out.stderr
