@@ -110,12 +110,23 @@ class ParamSpec:
     expand: str | None = None
     #: Strategy hints (e.g. ``max`` to keep drawn sizes small); they never widen the domain.
     draw: Mapping[str, Any] = field(default_factory=dict)
-    #: Oracles that accept out-of-domain values, with the reason (our implementation rejects them).
-    oracle_accepts: Mapping[str, str] = field(default_factory=dict)
+    #: Oracles that accept out-of-domain values, with the reason (our implementation rejects them):
+    #: oracle -> reason for every edge, or oracle -> {edge: reason} ("min", "type", ...).
+    oracle_accepts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def has_default(self) -> bool:
         return not self.required
+
+    def accepted_by(self, edge: str) -> dict[str, str]:
+        """oracle -> reason, for the oracles that accept a value breaking ``edge`` of this parameter."""
+        out = {}
+        for oracle, reason in self.oracle_accepts.items():
+            if isinstance(reason, str):
+                out[oracle] = reason
+            elif edge in reason:
+                out[oracle] = reason[edge]
+        return out
 
 
 @dataclass(frozen=True)
@@ -339,15 +350,36 @@ class LayerSpec:
             if c.stage == "input":
                 self._check_constraint(c, env)
 
-    def broken_rule(self, config: Mapping[str, Any], input_shape: Any = None) -> str | None:
-        """The rule a config (and input shape) breaks first, or None; used by strategies."""
-        try:
-            self.validate(config)
-            if input_shape is not None:
-                self.validate_input(config, input_shape)
-        except (SpecConfigError, SpecTypeError) as exc:
-            return exc.rule
-        return None
+    def broken_rules(self, config: Mapping[str, Any], input_shape: Any = None) -> list[str]:
+        """Every rule a config (and input shape) breaks -- not only the first; used by strategies."""
+        broken: list[str] = []
+        for key in config:
+            if key not in self.params:
+                broken.append("unknown_argument")
+        for name, p in self.params.items():
+            if p.required and name not in config:
+                broken.append("required")
+        known = {k: v for k, v in config.items() if k in self.params}
+        normalized = self.normalize(known)
+        env = dict(self.vars, **normalized)
+        for name, p in self.params.items():
+            if name not in normalized:
+                continue
+            try:
+                self._check_value(p, normalized[name], env, raw=known.get(name, normalized[name]))
+            except (SpecConfigError, SpecTypeError) as exc:
+                broken.append(exc.rule)
+        if any(rule.endswith(".type") for rule in broken):
+            return broken  # constraints are not meaningful on ill-typed values
+        for c in self.constraints:
+            if c.stage == "input" and input_shape is None:
+                continue
+            scope = self.env(normalized, input_shape) if c.stage == "input" else env
+            try:
+                self._check_constraint(c, scope)
+            except (SpecConfigError, TypeError, ValueError):
+                broken.append(c.name)
+        return broken
 
     def _check_constraint(self, c: Constraint, env: Mapping[str, Any]) -> None:
         try:
@@ -394,6 +426,8 @@ class LayerSpec:
                     self.name, [p.name], f"{p.name}.length", f"{p.name!r} must have {expected_len} entries, got {raw!r}"
                 )
             elements = [x for pair in value for x in pair] if t == "int_pair_tuple" else list(value)
+            if t == "shape":
+                elements = [x for x in elements if x is not None]  # None is an unknown dimension
             if t == "int_pair_tuple" and not all(isinstance(pair, tuple) and len(pair) == 2 for pair in value):
                 raise type_error("an int, a tuple of ints, or a tuple of (before, after) pairs")
             if not all(scalar_ok(x) for x in elements):

@@ -1,0 +1,119 @@
+"""Forward-time benchmark: keraspec.impl vs the plain torch ops it is made of vs Keras 3 on torch.
+
+All three run side by side in this one process (Keras with KERAS_BACKEND=torch), on the same
+input, with the same weights; the script prints medians and the ratios ours/torch and
+keras/torch.  A benchmark, not a test: nothing here asserts.
+
+    .venv/bin/python bench/run.py [--device cuda] [--layers Dense,Conv2D] [--repeat 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 runs on the same torch as ours, in this process
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from keraspec.impl import layers as ours_layers  # noqa: E402
+
+
+def _ours_weights(layer: Any) -> list[torch.Tensor]:
+    return list(layer.keras_weights())
+
+
+# One representative case per layer: (config, input shape, plain-torch reference built from ours' weights).
+# The reference is the minimal torch computation of the same math, given Keras-layout weights.
+Reference = Callable[[Any], Callable[[torch.Tensor], torch.Tensor]]
+CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
+    "Dense": ({"units": 256, "activation": "relu"}, (64, 512),
+              lambda l: (lambda x, k=l.kernel, b=l.bias: F.relu(F.linear(x, k.t(), b)))),
+    "Activation": ({"activation": "gelu"}, (64, 1024), lambda l: (lambda x: F.gelu(x))),
+    "Flatten": ({}, (64, 16, 16, 8), lambda l: (lambda x: x.reshape(x.shape[0], -1))),
+    "Reshape": ({"target_shape": (32, -1)}, (64, 16, 16, 8), lambda l: (lambda x: x.reshape(x.shape[0], 32, -1))),
+    "Permute": ({"dims": (2, 1)}, (64, 128, 32), lambda l: (lambda x: x.permute(0, 2, 1))),
+    "RepeatVector": ({"n": 8}, (64, 256), lambda l: (lambda x: x.unsqueeze(1).expand(-1, 8, -1))),
+    "Masking": ({"mask_value": 0.0}, (64, 50, 32),
+                lambda l: (lambda x: torch.where((x != 0).any(-1, keepdim=True), x, torch.zeros((), dtype=x.dtype)))),
+    "ActivityRegularization": ({"l1": 0.01}, (64, 1024), lambda l: (lambda x: x)),
+    "Identity": ({}, (64, 1024), lambda l: (lambda x: x)),
+}
+
+
+def median_time(fn: Callable[[], Any], repeat: int, device: str) -> float:
+    def sync() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(max(3, repeat // 10)):
+        fn()
+    sync()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        sync()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def keras_layer(name: str, config: dict[str, Any], ours: Any, shape: tuple[int, ...], device: str) -> Any:
+    import keras
+
+    layer = getattr(keras.layers, name)(**config)
+    layer.build(shape)
+    if ours.get_weights():
+        layer.set_weights(ours.get_weights())
+    return layer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--layers", default=None)
+    parser.add_argument("--repeat", type=int, default=100)
+    args = parser.parse_args(argv)
+    wanted = args.layers.split(",") if args.layers else list(CASES)
+    device = args.device
+    try:
+        import keras  # noqa: F401
+
+        have_keras = True
+    except ImportError:
+        have_keras = False
+    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} repeat={args.repeat}")
+    header = f"{'layer':24s} {'ours':>10s} {'torch':>10s} {'keras3-torch':>13s} {'ours/torch':>11s} {'keras/torch':>12s}"
+    print(header)
+    print("-" * len(header))
+    for name in wanted:
+        if name not in CASES:
+            print(f"{name:24s} (no benchmark case)")
+            continue
+        config, shape, reference = CASES[name]
+        ours = getattr(ours_layers, name)(**config).to(device)
+        x = torch.as_tensor(np.random.default_rng(0).standard_normal(shape), dtype=torch.float32, device=device)
+        with torch.no_grad():
+            ours(x)
+            plain = reference(ours)
+            t_ours = median_time(lambda: ours(x), args.repeat, device)
+            t_torch = median_time(lambda: plain(x), args.repeat, device)
+            t_keras = float("nan")
+            if have_keras:
+                k = keras_layer(name, config, ours, shape, device)
+                t_keras = median_time(lambda: k(x), args.repeat, device)
+        print(f"{name:24s} {t_ours * 1e6:9.1f}us {t_torch * 1e6:9.1f}us {t_keras * 1e6:12.1f}us "
+              f"{t_ours / t_torch:11.2f} {t_keras / t_torch:12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

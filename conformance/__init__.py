@@ -1,0 +1,1 @@
+"""keraspec.conformance -- the conformance harness: strategies from the spec, oracles, checks."""

@@ -1,0 +1,1 @@
+"""Adapters that present other Keras implementations through keraspec's implementation contract."""

@@ -1,0 +1,456 @@
+"""The checks: each compares the implementation under test with an oracle run on one case.
+
+A check is a function ``check_X(target, case) -> Measurement`` that raises ``AssertionError``
+with a readable message when the implementation disagrees.  Which checks apply to a layer is
+decided from its spec (:func:`applicable_checks`), never by layer name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from keraspec.spec import LayerSpec
+
+from . import oracle as oracles
+from .strategies import Case, make_inputs, make_mask
+from .tolerance import Comparison, Tolerance, compare, tolerance
+
+DEFAULT_IMPL = "keraspec.impl.layers"
+
+#: Every check, in report order.
+CHECKS = ("config", "errors", "shapes", "weights", "forward", "forward_training", "gradients", "masks")
+
+
+class NotImplementedLayer(Exception):
+    """The implementation under test has no class for this layer."""
+
+
+@dataclass
+class ImplUnderTest:
+    """A module exposing Keras-named layer classes that follow the implementation contract."""
+
+    module_name: str = DEFAULT_IMPL
+
+    def __post_init__(self) -> None:
+        self.module = importlib.import_module(self.module_name)
+
+    def layer_class(self, name: str) -> type:
+        cls = getattr(self.module, name, None)
+        if cls is None:
+            raise NotImplementedLayer(f"{self.module_name} has no layer {name}")
+        return cls
+
+    @contextlib.contextmanager
+    def flavor(self, oracle: str) -> Iterator[None]:
+        """Ask the implementation for the oracle's flavour of definitions, if it has flavours."""
+        try:
+            flavor_module = importlib.import_module(self.module_name.rsplit(".", 1)[0] + ".flavor")
+        except ImportError:
+            yield
+            return
+        with flavor_module.use_flavor(oracle):
+            yield
+
+
+@dataclass
+class Target:
+    spec: LayerSpec
+    oracle: str
+    impl: ImplUnderTest
+    device: str
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec.name}-{self.oracle}-{self.device}-{self.dtype}"
+
+
+@dataclass
+class Measurement:
+    """What a check measured, for the report: worst errors and the tolerance used."""
+
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    tolerance: Tolerance | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, c: Comparison) -> None:
+        self.max_abs_err = max(self.max_abs_err, c.max_abs_err)
+        self.max_rel_err = max(self.max_rel_err, c.max_rel_err)
+        self.tolerance = c.tolerance
+        if not c.ok:
+            raise AssertionError(c.detail)
+
+
+def applicable_checks(spec: LayerSpec) -> list[str]:
+    """The checks the spec says apply to a layer."""
+    out = ["config", "shapes"]
+    if spec.input.max_count > 0:
+        out += ["weights", "forward", "gradients"]
+        if spec.training != "stochastic":
+            out.append("forward_training")
+        if spec.masking.get("supports") or spec.masking.get("output"):
+            out.append("masks")
+    return out
+
+
+# -- oracle runs, memoised: every check of one case shares one oracle build ----------------------
+_CORPUS: Any = None  # a keraspec.conformance.corpus.Corpus when replaying
+
+
+def use_corpus(corpus: Any) -> None:
+    """Answer oracle runs from a recorded corpus instead of the live oracle."""
+    global _CORPUS
+    _CORPUS = corpus
+
+
+def replaying() -> bool:
+    return _CORPUS is not None
+
+
+_ORACLE_CACHE: OrderedDict[tuple[str, str, bool, bool], oracles.OracleRun] = OrderedDict()
+_ORACLE_CACHE_SIZE = 256
+
+
+def oracle_run(target: Target, case: Case, training: bool, with_mask: bool = False) -> oracles.OracleRun:
+    if _CORPUS is not None:
+        return _CORPUS.run(target.oracle, case, training, with_mask)
+    key = (target.oracle, case.key(), training, with_mask)
+    if key in _ORACLE_CACHE:
+        _ORACLE_CACHE.move_to_end(key)
+        return _ORACLE_CACHE[key]
+    adapter = oracles.get(target.oracle)
+    inputs = make_inputs(target.spec, case)
+    mask = make_mask(case) if with_mask else None
+    run = adapter.run(target.spec, case.config, inputs, case.dtype, training,
+                      weight_seed=case.seed + 1, cotangent_seed=case.seed + 2, input_mask=mask)
+    _ORACLE_CACHE[key] = run
+    if len(_ORACLE_CACHE) > _ORACLE_CACHE_SIZE:
+        _ORACLE_CACHE.popitem(last=False)
+    return run
+
+
+def require_oracle_ok(run: oracles.OracleRun, case: Case) -> None:
+    if run.error is not None:
+        raise AssertionError(f"the oracle rejected a config the spec calls valid: {run.error}; case {case.describe()}")
+
+
+# -- running ours ---------------------------------------------------------------------------------
+@dataclass
+class OursRun:
+    layer: Any
+    outputs: list[np.ndarray]
+    output_mask: np.ndarray | None
+    grad_inputs: list[np.ndarray]
+    grad_weights: list[np.ndarray]
+    losses: list[float]
+
+
+def construct_ours(target: Target, config: Mapping[str, Any]) -> Any:
+    cls = target.impl.layer_class(target.spec.name)
+    with target.impl.flavor(target.oracle):
+        return cls(**dict(config), dtype=target.dtype)
+
+
+def run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool, with_mask: bool = False,
+             layer: Any = None) -> OursRun:
+    """Build ours, load the oracle's weights, run forward and backward with the oracle's cotangent."""
+    device = torch.device(target.device)
+    layer = layer if layer is not None else construct_ours(target, case.config)
+    if hasattr(layer, "to"):
+        layer = layer.to(device)
+    arrays = make_inputs(target.spec, case)
+    tensors = [torch.tensor(a, device=device, requires_grad=True) for a in arrays]
+    if not getattr(layer, "built", False):
+        layer.build([tuple(t.shape) for t in tensors] if len(tensors) > 1 else tuple(tensors[0].shape))
+    layer.set_weights(run.weights)
+    arg: Any = tensors if len(tensors) > 1 else tensors[0]
+    kwargs: dict[str, Any] = {"training": training}
+    if with_mask:
+        kwargs["mask"] = torch.tensor(make_mask(case), device=device)
+    out = layer(arg, **kwargs)
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    rng = np.random.default_rng(case.seed + 2)
+    cots = [rng.standard_normal(tuple(o.shape)) for o in outs]
+    loss = sum((o.double() * torch.tensor(c, device=device)).sum() for o, c in zip(outs, cots))
+    weights = [w for w, t in zip(_trainable_weights(layer), run.trainable) if t]
+    loss_grads = torch.autograd.grad(loss, tensors + weights, allow_unused=True) if loss.requires_grad else [None] * (len(tensors) + len(weights))
+    grad_inputs = [_np(g, t) for g, t in zip(loss_grads[: len(tensors)], tensors)]
+    grad_weights = [_np(layer.weight_to_keras(w, g) if g is not None else None, w) for w, g in
+                    zip(weights, loss_grads[len(tensors):])]
+    mask = getattr(outs[0], "_keras_mask", None)
+    return OursRun(
+        layer=layer,
+        outputs=[o.detach().cpu().double().numpy() for o in outs],
+        output_mask=None if mask is None else mask.detach().cpu().numpy(),
+        grad_inputs=grad_inputs,
+        grad_weights=grad_weights,
+        losses=[float(v) for v in layer.losses],
+    )
+
+
+def _trainable_weights(layer: Any) -> list[torch.Tensor]:
+    return list(layer.keras_weights())
+
+
+def _np(value: torch.Tensor | None, like: torch.Tensor) -> np.ndarray:
+    if value is None:
+        return np.zeros(tuple(like.shape))
+    return value.detach().cpu().double().numpy()
+
+
+# -- helpers for checks ---------------------------------------------------------------------------
+def _tol(target: Target, case: Case, gradient: bool = False) -> Tolerance:
+    numerics = target.spec.numerics
+    length = 1
+    if "length" in numerics:
+        from keraspec.spec.expr import compile_expr
+
+        env = target.spec.env(target.spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
+        length = int(compile_expr(numerics["length"])(env) or 1)
+    op_class = numerics.get("op_class", "elementwise")
+    if gradient and op_class == "exact":
+        op_class = "elementwise"  # the cotangent product is a float sum even for pure data movement
+    if gradient:
+        length = max(length, int(np.prod(case.input_shapes[0][:-1])))
+    return tolerance(case.dtype, target.device, op_class, length, gradient=gradient)
+
+
+#: Activation names that are the same function under two names; the oracles serialize differently.
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
+def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Compare-ready config: serialized objects reduced to (class_name, config) with None-valued
+    options dropped (absent and None mean the default), dtype to its name, tuples and lists unified,
+    floats rounded to float32 precision (tf_keras stores float32), activation aliases unified."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if "class_name" in value:
+                if value["class_name"] == "DTypePolicy":
+                    return value.get("config", {}).get("name")
+                inner = {k: v for k, v in (value.get("config") or {}).items() if v is not None}
+                return {"class_name": value["class_name"], "config": norm(inner)}
+            return {k: norm(v) for k, v in value.items()}
+        if isinstance(value, str):
+            return ACTIVATION_ALIASES.get(value, value)
+        if isinstance(value, (list, tuple)):
+            return [norm(v) for v in value]
+        if isinstance(value, float):
+            return float(np.float32(value))
+        return value
+
+    return {k: norm(v) for k, v in config.items() if k != "name"}
+
+
+def _diff_configs(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
+    keys = sorted(set(ours) | set(theirs))
+    return [f"{k}: ours={ours.get(k, '<missing>')!r} oracle={theirs.get(k, '<missing>')!r}"
+            for k in keys if ours.get(k, "<missing>") != theirs.get(k, "<missing>")]
+
+
+# -- the checks -----------------------------------------------------------------------------------
+def check_config(target: Target, case: Case) -> Measurement:
+    """get_config equals the oracle's; from_config(get_config()) rebuilds an equal, equivalent layer."""
+    run = oracle_run(target, case, training=False)
+    require_oracle_ok(run, case)
+    layer = construct_ours(target, case.config)
+    ours = normalize_config(layer.get_config())
+    theirs = normalize_config(run.config)
+    # Compare every key the oracle reports (less parameters the spec leaves out); ours may carry
+    # extra spec parameters an oracle does not serialize (keras3 Dense drops activity_regularizer).
+    excluded = set(target.spec.excluded_params)
+    extra = [k for k in ours if k not in theirs and k not in target.spec.params]
+    if extra:
+        raise AssertionError(f"get_config has keys the oracle does not know: {extra}")
+    diffs = _diff_configs({k: v for k, v in ours.items() if k in theirs},
+                          {k: v for k, v in theirs.items() if k not in excluded})
+    if diffs:
+        raise AssertionError("get_config differs from the oracle's:\n  " + "\n  ".join(diffs))
+    with target.impl.flavor(target.oracle):
+        clone = type(layer).from_config(layer.get_config())
+    again = normalize_config(clone.get_config())
+    if again != ours:
+        raise AssertionError("from_config(get_config()) changed the config:\n  " + "\n  ".join(_diff_configs(again, ours)))
+    m = Measurement()
+    if target.spec.input.max_count > 0:
+        first = run_ours(target, case, run, training=False, layer=layer)
+        second = run_ours(target, case, run, training=False, layer=clone)
+        for a, b in zip(first.outputs, second.outputs):
+            m.add(compare(b, a, tolerance(case.dtype, target.device, "exact"), "clone output vs original output"))
+    return m
+
+
+def check_shapes(target: Target, case: Case) -> Measurement:
+    """spec rule == ours.compute_output_shape == ours actual == oracle compute_output_shape == oracle actual."""
+    run = oracle_run(target, case, training=False)
+    require_oracle_ok(run, case)
+    symbolic = [(None, *s[1:]) for s in case.input_shapes]
+    arg = symbolic if len(symbolic) > 1 else (symbolic[0] if symbolic else None)
+    spec_shape = target.spec.output_shape(case.config, arg if arg is not None else [])
+    layer = construct_ours(target, case.config)
+    ours_symbolic = _plain(layer.compute_output_shape(arg))
+    problems = []
+    if ours_symbolic != spec_shape:
+        problems.append(f"compute_output_shape {ours_symbolic} != spec rule {spec_shape}")
+    if run.output_shape != spec_shape:
+        problems.append(f"oracle compute_output_shape {run.output_shape} != spec rule {spec_shape} (spec bug?)")
+    if target.spec.input.max_count > 0:
+        actual = tuple(run_ours(target, case, run, training=False, layer=layer).outputs[0].shape)
+        oracle_actual = tuple(run.outputs[0].shape)
+        concrete = target.spec.output_shape(case.config, list(case.input_shapes) if len(case.input_shapes) > 1 else case.input_shapes[0])
+        if actual != oracle_actual:
+            problems.append(f"actual output shape {actual} != oracle's {oracle_actual}")
+        if concrete != oracle_actual:
+            problems.append(f"spec rule on concrete shapes {concrete} != oracle's actual {oracle_actual}")
+    if problems:
+        raise AssertionError("; ".join(problems))
+    return Measurement()
+
+
+def check_weights(target: Target, case: Case) -> Measurement:
+    """Count, names, shapes and order; set/get round trip; a wrong shape is rejected clearly."""
+    run = oracle_run(target, case, training=False)
+    require_oracle_ok(run, case)
+    layer = construct_ours(target, case.config)
+    shapes = case.input_shapes
+    layer.build(list(shapes) if len(shapes) > 1 else shapes[0])
+    ours = layer.get_weights()
+    symbolic = [(None, *s[1:]) for s in shapes]
+    spec_shapes = target.spec.weight_shapes(case.config, symbolic if len(symbolic) > 1 else symbolic[0])
+    problems = []
+    if [n for n, _ in spec_shapes] != run.weight_names:
+        problems.append(f"spec weight names {[n for n, _ in spec_shapes]} != oracle's {run.weight_names}")
+    if [s for _, s in spec_shapes] != [w.shape for w in run.weights]:
+        problems.append(f"spec weight shapes {[s for _, s in spec_shapes]} != oracle's {[w.shape for w in run.weights]}")
+    if list(getattr(layer, "weight_names", [n for n, _ in spec_shapes])) != run.weight_names:
+        problems.append(f"weight names {layer.weight_names} != oracle's {run.weight_names}")
+    if [w.shape for w in ours] != [w.shape for w in run.weights]:
+        problems.append(f"weight shapes {[w.shape for w in ours]} != oracle's {[w.shape for w in run.weights]}")
+    if problems:
+        raise AssertionError("; ".join(problems))
+    layer.set_weights(run.weights)
+    m = Measurement()
+    for got, want in zip(layer.get_weights(), run.weights):
+        m.add(compare(got, want, tolerance(case.dtype, target.device, "exact"), "get_weights after set_weights"))
+    if run.weights:
+        wrong = [np.zeros(tuple(d + 1 for d in run.weights[0].shape), dtype=run.weights[0].dtype)] + run.weights[1:]
+        try:
+            layer.set_weights(wrong)
+        except ValueError as exc:
+            if str(tuple(run.weights[0].shape)) not in str(exc):
+                raise AssertionError(f"set_weights with a wrong shape raised without naming the expected shape: {exc}") from None
+        else:
+            raise AssertionError("set_weights accepted a weight of the wrong shape")
+    return m
+
+
+def _check_outputs(target: Target, case: Case, training: bool) -> Measurement:
+    run = oracle_run(target, case, training=training)
+    require_oracle_ok(run, case)
+    ours = run_ours(target, case, run, training=training)
+    m = Measurement()
+    tol = _tol(target, case)
+    for i, (got, want) in enumerate(zip(ours.outputs, run.outputs)):
+        m.add(compare(got, want, tol, f"output {i}"))
+    if len(ours.losses) != len(run.losses):
+        raise AssertionError(f"losses: ours has {len(ours.losses)} terms {ours.losses}, oracle {len(run.losses)} {run.losses}")
+    for i, (got, want) in enumerate(zip(ours.losses, run.losses)):
+        m.add(compare(np.array(got), np.array(want), tolerance(case.dtype, target.device, "reduction",
+                                                               int(np.prod(case.input_shapes[0]))), f"loss {i}"))
+    if training:
+        for i, (got, want) in enumerate(zip(ours.layer.get_weights(), run.updated_weights)):
+            m.add(compare(got, want, tol, f"weight {i} after a training call"))
+    return m
+
+
+def check_forward(target: Target, case: Case) -> Measurement:
+    """Inference outputs (and regularizer losses) with the oracle's weights loaded into ours."""
+    return _check_outputs(target, case, training=False)
+
+
+def check_forward_training(target: Target, case: Case) -> Measurement:
+    """``training=True`` outputs, losses and state updates (batch statistics, moving averages)."""
+    return _check_outputs(target, case, training=True)
+
+
+def check_gradients(target: Target, case: Case) -> Measurement:
+    """d(sum(output * cotangent)) w.r.t. every input and trainable weight."""
+    run = oracle_run(target, case, training=case.training)
+    require_oracle_ok(run, case)
+    ours = run_ours(target, case, run, training=case.training)
+    m = Measurement()
+    tol = _tol(target, case, gradient=True)
+    for i, (got, want) in enumerate(zip(ours.grad_inputs, run.grad_inputs)):
+        m.add(compare(got, want, tol, f"gradient w.r.t. input {i}"))
+    names = [n for n, t in zip(run.weight_names, run.trainable) if t]
+    if len(ours.grad_weights) != len(run.grad_weights):
+        raise AssertionError(f"{len(ours.grad_weights)} weight gradients, oracle has {len(run.grad_weights)}")
+    for name, got, want in zip(names, ours.grad_weights, run.grad_weights):
+        m.add(compare(got, want, tol, f"gradient w.r.t. weight {name}"))
+    return m
+
+
+def check_masks(target: Target, case: Case) -> Measurement:
+    """Output mask (and masked outputs) for an input mask with holes anywhere."""
+    rank_ok = len(case.input_shapes[0]) >= 3 or not target.spec.masking.get("supports")
+    with_mask = bool(target.spec.masking.get("supports")) and rank_ok
+    run = oracle_run(target, case, training=False, with_mask=with_mask)
+    require_oracle_ok(run, case)
+    ours = run_ours(target, case, run, training=False, with_mask=with_mask)
+    if (run.output_mask is None) != (ours.output_mask is None):
+        raise AssertionError(f"output mask: ours {'absent' if ours.output_mask is None else 'present'}, "
+                             f"oracle {'absent' if run.output_mask is None else 'present'}")
+    m = Measurement()
+    if run.output_mask is not None:
+        m.add(compare(ours.output_mask.astype(np.float64), run.output_mask.astype(np.float64),
+                      tolerance(case.dtype, target.device, "exact"), "output mask"))
+    for i, (got, want) in enumerate(zip(ours.outputs, run.outputs)):
+        m.add(compare(got, want, _tol(target, case), f"masked output {i}"))
+    return m
+
+
+CHECK_FUNCTIONS: dict[str, Callable[[Target, Case], Measurement]] = {
+    "config": check_config,
+    "shapes": check_shapes,
+    "weights": check_weights,
+    "forward": check_forward,
+    "forward_training": check_forward_training,
+    "gradients": check_gradients,
+    "masks": check_masks,
+}
+
+
+def check_error(impl: ImplUnderTest, spec: LayerSpec, case: Case, params: tuple[str, ...]) -> str:
+    """Ours must reject a config breaking one rule with ValueError/TypeError naming the parameters."""
+    cls = impl.layer_class(spec.name)
+    try:
+        layer = cls(**case.config)
+        inputs = [torch.tensor(a) for a in make_inputs(spec, case)]
+        if inputs:
+            layer(inputs if len(inputs) > 1 else inputs[0])
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        missing = [p for p in params if p not in message]
+        if missing:
+            raise AssertionError(f"the error does not name parameter(s) {missing}: {type(exc).__name__}: {message}") from None
+        return message
+    except Exception as exc:  # noqa: BLE001
+        raise AssertionError(f"expected ValueError/TypeError, got {type(exc).__name__}: {exc}") from None
+    raise AssertionError(f"accepted an invalid config {case.config} (input shapes {case.input_shapes})")
+
+
+def _plain(shape: Any) -> Any:
+    if isinstance(shape, list) and shape and isinstance(shape[0], (list, tuple)):
+        return [_plain(s) for s in shape]
+    return tuple(None if d is None else int(d) for d in shape)
+

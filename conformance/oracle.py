@@ -1,0 +1,229 @@
+"""Oracle adapters: build the real Keras layer and run it.
+
+Two oracles, both Keras on TensorFlow: ``keras3`` (the ``keras`` package, TensorFlow backend) and
+``tf_keras`` (Keras 2).  They differ only in import path and in how they name and serialize
+things, so one adapter class serves both.  TensorFlow is imported lazily, quietly, and with the
+settings that make it reproducible (no oneDNN reordering, no TF32).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from keraspec.spec import LayerSpec
+
+ORACLE_NAMES = ("keras3", "tf_keras")
+_PACKAGES = {"keras3": "keras", "tf_keras": "tf_keras"}
+
+
+class OracleUnavailable(RuntimeError):
+    """The oracle's packages are not installed (e.g. a GPU machine with PyTorch only)."""
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    # TensorFlow's C++ start-up lines bypass TF_CPP_MIN_LOG_LEVEL; silence fd 2 around the import.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@cache
+def tensorflow() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        with _quiet_stderr():
+            import tensorflow as tf
+    except ImportError as exc:
+        raise OracleUnavailable(f"TensorFlow is not installed ({exc}); install the 'oracle' extra") from None
+    tf.get_logger().setLevel("ERROR")
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    return tf
+
+
+def available(name: str) -> bool:
+    try:
+        get(name)
+    except OracleUnavailable:
+        return False
+    return True
+
+
+@dataclass
+class OracleRun:
+    """What the oracle computed for one case.  ``error`` is set instead when it raised."""
+
+    weights: list[np.ndarray] = field(default_factory=list)
+    weight_names: list[str] = field(default_factory=list)
+    trainable: list[bool] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    output_shape: Any = None  # the oracle's compute_output_shape on the (None-batch) input shape
+    outputs: list[np.ndarray] = field(default_factory=list)
+    output_mask: np.ndarray | None = None
+    grad_inputs: list[np.ndarray] = field(default_factory=list)
+    grad_weights: list[np.ndarray] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    updated_weights: list[np.ndarray] = field(default_factory=list)  # after the call (moving statistics)
+    error: str | None = None
+
+
+class KerasOnTensorFlow:
+    """Adapter for one Keras flavour running on TensorFlow."""
+
+    def __init__(self, name: str):
+        self.name = name
+        if name == "keras3" and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+            raise OracleUnavailable(f"KERAS_BACKEND={os.environ['KERAS_BACKEND']}: the keras3 oracle needs the tensorflow backend")
+        self.tf = tensorflow()
+        try:
+            with _quiet_stderr():
+                self.module = importlib.import_module(_PACKAGES[name])
+        except ImportError as exc:
+            raise OracleUnavailable(f"{_PACKAGES[name]} is not installed ({exc})") from None
+
+    @property
+    def version(self) -> str:
+        return str(self.module.__version__)
+
+    def versions(self) -> dict[str, str]:
+        return {_PACKAGES[self.name]: self.version, "tensorflow": self.tf.__version__}
+
+    def layer_class(self, layer: LayerSpec) -> type:
+        path = layer.oracles.get(self.name)
+        if path is None:
+            raise OracleUnavailable(f"{layer.name} has no {self.name} counterpart in the spec")
+        module_path, _, cls_name = path.rpartition(".")
+        module = importlib.import_module(module_path)
+        return getattr(module, cls_name)
+
+    def construct(self, layer: LayerSpec, config: Mapping[str, Any], dtype: str = "float32") -> Any:
+        return self.layer_class(layer)(**dict(config), dtype=dtype)
+
+    def weight_name(self, variable: Any) -> str:
+        # keras3: variable.name is "kernel"; tf_keras: "dense/kernel:0".
+        return variable.name.split("/")[-1].split(":")[0]
+
+    def to_tensor(self, value: np.ndarray) -> Any:
+        return self.tf.convert_to_tensor(value)
+
+    def output_shape(self, obj: Any, input_shapes: Sequence[tuple[Any, ...]]) -> Any:
+        arg = list(input_shapes) if len(input_shapes) > 1 else input_shapes[0]
+        shape = obj.compute_output_shape(arg)
+        return _plain_shape(shape)
+
+    def run(
+        self,
+        layer: LayerSpec,
+        config: Mapping[str, Any],
+        inputs: Sequence[np.ndarray],
+        dtype: str,
+        training: bool,
+        weights: Sequence[np.ndarray] | None = None,
+        weight_seed: int = 0,
+        cotangent_seed: int = 1,
+        input_mask: np.ndarray | None = None,
+    ) -> OracleRun:
+        """Build, (re)set weights, run forward and backward once.  Weights are drawn from
+        ``weight_seed`` unless given, so every weight (biases too) is exercised."""
+        tf = self.tf
+        result = OracleRun()
+        try:
+            obj = self.construct(layer, config, dtype)
+            result.config = obj.get_config()
+            if not inputs:  # an input layer: it only declares its output
+                result.output_shape = _plain_shape(obj.output.shape) if hasattr(obj, "output") else None
+                return result
+            shapes = [(None,) + tuple(x.shape[1:]) for x in inputs]
+            variables = [tf.Variable(x) for x in inputs]
+            obj.build(shapes if len(shapes) > 1 else shapes[0])
+            if weights is None:
+                rng = np.random.default_rng(weight_seed)
+                weights = [_random_like(rng, w) for w in obj.get_weights()]
+            obj.set_weights(list(weights))
+            result.weights = [np.array(w) for w in obj.get_weights()]
+            result.weight_names = [self.weight_name(v) for v in obj.weights]
+            trainable_ids = {id(v) for v in obj.trainable_weights}
+            result.trainable = [id(v) in trainable_ids for v in obj.weights]
+            try:
+                result.output_shape = self.output_shape(obj, shapes)
+            except Exception as exc:  # noqa: BLE001 - some layers cannot infer statically
+                result.output_shape = f"error: {type(exc).__name__}: {exc}"
+            with tf.GradientTape() as tape:
+                # Plain tensors, not the variables: layers may return their input (Identity) and
+                # Keras reads .ndim/_keras_mask off it; the tape still sees the variables.
+                tensors = [tf.identity(v) for v in variables]
+                if input_mask is not None:
+                    tensors[0]._keras_mask = tf.convert_to_tensor(input_mask)
+                arg: Any = tensors if len(tensors) > 1 else tensors[0]
+                out = obj(arg, training=training)
+                outs = out if isinstance(out, (list, tuple)) else [out]
+                rng = np.random.default_rng(cotangent_seed)
+                cots = [rng.standard_normal(tuple(o.shape)) for o in outs]
+                loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64) * c) for o, c in zip(outs, cots)])
+            sources = variables + list(obj.trainable_weights)
+            grads = tape.gradient(loss, sources)
+            result.outputs = [np.array(o) for o in outs]
+            mask = getattr(outs[0], "_keras_mask", None)
+            result.output_mask = None if mask is None else np.array(mask)
+            result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
+            result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
+            result.losses = [float(np.array(v)) for v in obj.losses]
+            result.updated_weights = [np.array(w) for w in obj.get_weights()]
+        except Exception as exc:  # noqa: BLE001 - the oracle's own error is a result here
+            result.error = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def rejects(self, layer: LayerSpec, config: Mapping[str, Any], inputs: Sequence[np.ndarray]) -> str | None:
+        """The error the oracle raises for this config (at construction, build or call), or None."""
+        try:
+            obj = self.construct(layer, config)
+            arg: Any = [self.to_tensor(x) for x in inputs]
+            obj(arg if len(arg) > 1 else arg[0]) if inputs else None
+        except Exception as exc:  # noqa: BLE001
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def _random_like(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
+    return rng.uniform(-1.0, 1.0, size=w.shape).astype(w.dtype)
+
+
+def _grad_array(grad: Any, like: Any) -> np.ndarray:
+    if grad is None:
+        return np.zeros(tuple(like.shape), dtype=like.dtype.as_numpy_dtype)
+    return np.array(grad)
+
+
+def _plain_shape(shape: Any) -> Any:
+    if hasattr(shape, "as_list"):
+        return tuple(shape.as_list())
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)) or hasattr(
+        shape[0] if isinstance(shape, (list, tuple)) and shape else None, "as_list"
+    ):
+        return [_plain_shape(s) for s in shape]
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+@cache
+def get(name: str) -> KerasOnTensorFlow:
+    """The adapter for ``keras3`` or ``tf_keras``; raises OracleUnavailable when not installed."""
+    if name not in ORACLE_NAMES:
+        raise ValueError(f"unknown oracle {name!r}; expected one of {ORACLE_NAMES}")
+    return KerasOnTensorFlow(name)

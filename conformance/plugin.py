@@ -1,0 +1,432 @@
+"""The keraspec pytest plugin: options, parametrisation from the spec, results, registry, shards.
+
+Test functions ask for one of these fixtures and are parametrised from the spec:
+
+``target``      -- a :class:`~keraspec.conformance.harness.Target` (layer x oracle x device x
+                   dtype) for every layer to which the test's check applies; the check name is the
+                   test name without ``test_`` (``test_forward`` -> ``forward``).
+``error_rule``  -- (LayerSpec, Rule) for every rule a config can break.
+``oracle_layer``-- (LayerSpec, oracle name) for every layer an oracle has (the spec checker).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+import sys
+import uuid
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from keraspec import spec as spec_module
+
+from . import registry
+from .harness import CHECKS, DEFAULT_IMPL, ImplUnderTest, Measurement, NotImplementedLayer, Target, applicable_checks
+from .results import CaseRecord, ResultsWriter
+from .strategies import Case, rules
+
+ORACLES = ("keras3", "tf_keras")
+_COMMON = dict(deadline=None, database=None, derandomize=False, print_blob=False,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=6, phases=[Phase.explicit, Phase.generate, Phase.shrink], **_COMMON)
+settings.register_profile("dev", max_examples=20, **_COMMON)
+settings.register_profile("thorough", max_examples=200, **_COMMON)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("keraspec", "keraspec conformance")
+    group.addoption("--oracle", action="append", default=None, help="oracle(s) to compare with: keras3, tf_keras")
+    group.addoption("--impl", default=None,
+                    help=f"module with the Keras-named layer classes under test (env KERASPEC_IMPL; default {DEFAULT_IMPL})")
+    group.addoption("--device", action="append", default=None, help="cpu and/or cuda (default: cpu, and cuda if present)")
+    group.addoption("--dtype", action="append", default=None, help="float32, float64, float16, bfloat16 (default: float32, float64)")
+    group.addoption("--layers", default=None, help="comma-separated layer names (default: every layer in the spec)")
+    group.addoption("--families", default=None, help="comma-separated spec families")
+    group.addoption("--checks", default=None, help=f"comma-separated checks of {', '.join(CHECKS)}")
+    group.addoption("--examples", type=int, default=None, help="hypothesis examples per test (overrides the profile)")
+    group.addoption("--shard", default=None, help="i/n: run the i-th of n disjoint shards of the suite")
+    group.addoption("--results", default=os.environ.get("KERASPEC_RESULTS", "results"),
+                    help="folder for the JSON-lines results (one file per process)")
+    group.addoption("--corpus", default=None,
+                    help="replay a recorded oracle corpus (a folder, or 'default' for the committed one) instead of the live oracle")
+    group.addoption("--strict-registry", action="store_true", default=False,
+                    help="fail on XPASS: a known-mismatch entry whose case now passes")
+
+
+# -- configuration -------------------------------------------------------------------------------
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+class _State:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.impl_name = config.getoption("impl") or os.environ.get("KERASPEC_IMPL") or DEFAULT_IMPL
+        self._impl: ImplUnderTest | None = None
+        self.oracles = config.getoption("oracle") or list(ORACLES)
+        self.devices = config.getoption("device") or _default_devices()
+        self.dtypes = config.getoption("dtype") or ["float32", "float64"]
+        self.layers = _csv(config.getoption("layers"))
+        self.families = _csv(config.getoption("families"))
+        self.checks = _csv(config.getoption("checks"))
+        self.examples = config.getoption("examples")
+        self.registry = registry.load()
+        self.strict = config.getoption("strict_registry")
+        self.writer: ResultsWriter | None = None
+        self.profile = config.getoption("hypothesis_profile", default=None) or "default"
+        self.corpus = None
+        corpus_path = config.getoption("corpus")
+        if corpus_path:
+            from .corpus import DEFAULT_CORPUS, Corpus
+            from .harness import use_corpus
+
+            self.corpus = Corpus(DEFAULT_CORPUS if corpus_path == "default" else corpus_path)
+            use_corpus(self.corpus)
+
+    @property
+    def impl(self) -> ImplUnderTest:
+        if self._impl is None:
+            self._impl = ImplUnderTest(self.impl_name)
+        return self._impl
+
+    def layer_specs(self) -> list[spec_module.LayerSpec]:
+        out = []
+        for name in spec_module.layers():
+            s = spec_module.lookup(name)
+            if self.layers and name not in self.layers:
+                continue
+            if self.families and s.family not in self.families:
+                continue
+            out.append(s)
+        return out
+
+    def wants(self, check: str) -> bool:
+        return self.checks is None or check in self.checks
+
+
+def _default_devices() -> list[str]:
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+_STATE_KEY = pytest.StashKey[_State]()
+
+
+def state(config: pytest.Config) -> _State:
+    return config.stash[_STATE_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "keraspec_case(layer, check, oracle, device, dtype): a conformance case")
+    st_ = _State(config)
+    config.stash[_STATE_KEY] = st_
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    shard = config.getoption("shard") or "1/1"
+    run_id = os.environ.get("KERASPEC_RUN_ID") or getattr(config, "workerinput", {}).get("keraspec_run_id") or uuid.uuid4().hex[:12]
+    os.environ["KERASPEC_RUN_ID"] = run_id
+    if hasattr(config, "workerinput") or not _uses_xdist(config):
+        path = os.path.join(config.getoption("results"), f"{run_id}-shard{shard.replace('/', 'of')}-{worker}.jsonl")
+        st_.writer = ResultsWriter(path, {
+            "run_id": run_id, "shard": shard, "worker": worker, "started": _now(), "impl": st_.impl_name,
+            "oracles": st_.oracles, "devices": st_.devices, "dtypes": st_.dtypes, "profile": st_.profile,
+            "versions": _versions(), "command": " ".join(shlex.quote(a) for a in sys.argv),
+        })
+
+
+def _uses_xdist(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) or bool(getattr(config.option, "dist", "no") != "no")
+
+
+def pytest_configure_node(node: Any) -> None:  # xdist: every worker joins the controller's run
+    node.workerinput["keraspec_run_id"] = os.environ.get("KERASPEC_RUN_ID")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    st_ = config.stash.get(_STATE_KEY, None)
+    if st_ is not None and st_.writer is not None:
+        st_.writer.close(_now())
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("keraspec", "torch", "tensorflow", "keras", "tf_keras", "hypothesis", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+# -- parametrisation -----------------------------------------------------------------------------
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    st_ = state(metafunc.config)
+    check = metafunc.function.__name__.removeprefix("test_")
+    if "target" in metafunc.fixturenames:
+        params, ids = [], []
+        if st_.wants(check):
+            for s in st_.layer_specs():
+                if check not in applicable_checks(s):
+                    continue
+                for oracle in st_.oracles:
+                    if not s.has_oracle(oracle):
+                        continue
+                    for device in st_.devices:
+                        for dtype in st_.dtypes:
+                            if dtype not in s.input.dtypes and s.input.max_count > 0:
+                                continue
+                            params.append((s.name, oracle, device, dtype))
+                            ids.append(f"{s.name}-{oracle}-{device}-{dtype}")
+        metafunc.parametrize("target", params, ids=ids, indirect=True)
+    if "error_rule" in metafunc.fixturenames:
+        pairs = [(s, r) for s in st_.layer_specs() for r in rules(s)] if st_.wants("errors") else []
+        metafunc.parametrize("error_rule", pairs, ids=[f"{s.name}-{r.id}" for s, r in pairs])
+    if "oracle_layer" in metafunc.fixturenames:
+        pairs2 = [(s, o) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o)]
+        metafunc.parametrize("oracle_layer", pairs2, ids=[f"{s.name}-{o}" for s, o in pairs2])
+    if "oracle_rule" in metafunc.fixturenames:
+        triples = [(s, o, r) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o) for r in rules(s)]
+        metafunc.parametrize("oracle_rule", triples, ids=[f"{s.name}-{o}-{r.id}" for s, o, r in triples])
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> Target:
+    st_ = state(request.config)
+    name, oracle, device, dtype = request.param
+    from . import oracle as oracles
+
+    if st_.corpus is not None:
+        if not st_.corpus.has(name, oracle):
+            pytest.skip(f"the corpus has no {oracle} runs of {name}")
+    elif not oracles.available(oracle):
+        pytest.skip(f"oracle {oracle} is not installed (replay the recorded corpus instead)")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA device")
+    try:
+        st_.impl.layer_class(name)
+    except NotImplementedLayer as exc:
+        pytest.skip(f"not implemented: {exc}")
+    return Target(spec_module.lookup(name), oracle, st_.impl, device, dtype)
+
+
+@pytest.fixture
+def impl_under_test(request: pytest.FixtureRequest) -> ImplUnderTest:
+    return state(request.config).impl
+
+
+# -- running a property --------------------------------------------------------------------------
+def _stable_seed(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any] | list[Any],
+                 body: Callable[[Any], Measurement | None], describe: Callable[[Any], dict[str, Any]],
+                 scope: dict[str, Any]) -> None:
+    """Run ``body`` on examples of ``strategy``; record the worst measurement and the shrunk example.
+
+    The seed depends on the test's parametrisation only, so every check of one layer/oracle/dtype
+    draws the same cases and shares the memoised oracle runs; a failure reproduces by re-running
+    the same test id under the same profile.
+    """
+    st_ = state(request.config)
+    info: dict[str, Any] = {"scope": scope, "measurement": Measurement(), "example": None}
+    request.node.keraspec_info = info
+    overrides = {"max_examples": st_.examples} if st_.examples else {}
+
+    def one(example: Any) -> None:
+        info["example"] = describe(example)
+        info["example_obj"] = example
+        m = body(example)
+        if m is not None:
+            worst = info["measurement"]
+            worst.max_abs_err = max(worst.max_abs_err, m.max_abs_err)
+            worst.max_rel_err = max(worst.max_rel_err, m.max_rel_err)
+            worst.tolerance = m.tolerance or worst.tolerance
+
+    if isinstance(strategy, list):  # replay: the recorded cases, each once, in order
+        def prop() -> None:
+            if not strategy:
+                pytest.skip("no recorded cases for this target")
+            for example in strategy:
+                one(example)
+    else:
+        prop = settings(**overrides)(hypothesis_seed(_stable_seed(
+            request.node.callspec.id if hasattr(request.node, "callspec") else request.node.name))(given(strategy)(one)))
+
+    try:
+        prop()
+    except AssertionError as exc:
+        entry = _registry_match(st_, scope, info.get("example_obj"))
+        if entry is not None:
+            info["xfail_entry"] = entry.id
+            pytest.xfail(f"known mismatch {entry.id} ({entry.category}): {entry.reason} -- {str(exc).splitlines()[0]}")
+        raise
+    entry = _registry_match(st_, scope, None, predicate_free_only=True)
+    if entry is not None:
+        info["xfail_entry"] = entry.id
+        message = f"XPASS: known mismatch {entry.id} no longer fails; remove it from the registry"
+        info["xpassed"] = message
+        if st_.strict:
+            pytest.fail(message)
+
+
+def run_target_check(request: pytest.FixtureRequest, target: Target, check: str) -> None:
+    """Run one spec-applicable check of ``target`` on drawn cases."""
+    from .harness import CHECK_FUNCTIONS
+    from .strategies import cases
+
+    st_ = state(request.config)
+    source: Any = (st_.corpus.cases(target.spec.name, target.oracle, target.dtype) if st_.corpus is not None
+                   else cases(target.spec, target.oracle, target.dtype))
+    run_property(request, source, lambda case: CHECK_FUNCTIONS[check](target, case), Case.describe,
+                 target_scope(request, target, check))
+
+
+def _registry_match(st_: _State, scope: dict[str, Any], example: Any, predicate_free_only: bool = False) -> registry.Entry | None:
+    attrs = dict(scope, impl=st_.impl_name)
+    for entry in st_.registry:
+        if not entry.matches_target(attrs):
+            continue
+        if predicate_free_only and entry.when is not None:
+            continue
+        if isinstance(example, Case) and not entry.matches_case(example.config, example.input_shapes, example.dtype):
+            continue
+        entry.matched.append(scope.get("test_id", ""))
+        return entry
+    return None
+
+
+def target_scope(request: pytest.FixtureRequest, target: Target, check: str) -> dict[str, Any]:
+    return {"layer": target.spec.name, "family": target.spec.family, "check": check, "oracle": target.oracle,
+            "device": target.device, "dtype": target.dtype, "test_id": request.node.nodeid,
+            "oracle_version": _oracle_version(target.oracle)}
+
+
+def _oracle_version(oracle: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version({"keras3": "keras", "tf_keras": "tf_keras"}[oracle])
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+# -- sharding ------------------------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = config.getoption("shard")
+    if not shard:
+        return
+    index, total = (int(v) for v in shard.split("/"))
+    if not 1 <= index <= total:
+        raise pytest.UsageError(f"--shard {shard}: expected i/n with 1 <= i <= n")
+    keep, drop = [], []
+    for item in items:
+        (keep if zlib.crc32(item.nodeid.encode()) % total == index - 1 else drop).append(item)
+    items[:] = keep
+    config.hook.pytest_deselected(items=drop)
+
+
+# -- results -------------------------------------------------------------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    st_ = state(item.config)
+    if st_.writer is None:
+        return
+    if not (report.when == "call" or (report.when == "setup" and report.skipped)):
+        return
+    info = getattr(item, "keraspec_info", None) or {}
+    scope = info.get("scope") or _scope_from_item(item)
+    if scope is None:
+        return
+    status = _status(report, info)
+    message = ""
+    if report.failed or hasattr(report, "wasxfail"):
+        message = getattr(report, "wasxfail", "") or _failure_text(report)
+    elif report.skipped:
+        message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    m: Measurement = info.get("measurement") or Measurement()
+    tol = m.tolerance
+    st_.writer.add(CaseRecord(
+        layer=scope["layer"], family=scope.get("family", ""), check=scope["check"], oracle=scope.get("oracle", "-"),
+        impl=st_.impl_name, device=scope.get("device", "cpu"), dtype=scope.get("dtype", "-"), status=status,
+        test_id=item.nodeid, message=message or info.get("xpassed", ""), max_abs_err=m.max_abs_err, max_rel_err=m.max_rel_err,
+        atol=tol.atol if tol else None, rtol=tol.rtol if tol else None,
+        example=info.get("example") if status != "passed" else None,
+        seed=str(_stable_seed(item.callspec.id)) if hasattr(item, "callspec") else None,
+        repro=_repro(item, st_), duration_s=round(report.duration, 3), xfail_entry=info.get("xfail_entry"),
+    ))
+
+
+def _scope_from_item(item: pytest.Item) -> dict[str, Any] | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    check = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else item.name
+    param = callspec.params.get("target")
+    if param is not None:
+        name, oracle, device, dtype = param
+        return {"layer": name, "family": spec_module.lookup(name).family, "check": check, "oracle": oracle,
+                "device": device, "dtype": dtype}
+    for key in ("error_rule", "oracle_layer", "oracle_rule"):
+        if key in callspec.params:
+            s = callspec.params[key][0]
+            oracle = callspec.params[key][1] if key != "error_rule" else "-"
+            return {"layer": s.name, "family": s.family, "check": check, "oracle": oracle if isinstance(oracle, str) else "-",
+                    "device": "cpu", "dtype": "-"}
+    return None
+
+
+def _status(report: pytest.TestReport, info: dict[str, Any]) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xpassed" if report.passed else "xfailed"
+    if report.skipped:
+        text = str(report.longrepr)
+        return "not_implemented" if "not implemented:" in text else "skipped"
+    if report.failed:
+        return "failed" if report.when == "call" else "error"
+    return "xpassed" if info.get("xpassed") else "passed"
+
+
+def _failure_text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text[:4000]
+
+
+def _repro(item: pytest.Item, st_: _State) -> str:
+    parts = [".venv/bin/pytest", shlex.quote(item.nodeid), "-p", "no:randomly", f"--hypothesis-profile={st_.profile}"]
+    if st_.impl_name != DEFAULT_IMPL:
+        parts.append(f"--impl={st_.impl_name}")
+    if st_.examples:
+        parts.append(f"--examples={st_.examples}")
+    return " ".join(parts)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    st_ = config.stash.get(_STATE_KEY, None)
+    if st_ is None or hasattr(config, "workerinput"):
+        return
+    unused = [e.id for e in st_.registry if not e.matched]
+    if unused and not _uses_xdist(config):
+        terminalreporter.write_line(f"keraspec: known-mismatch entries that matched nothing in this run: {', '.join(unused)}")
+    if st_.writer is not None:
+        terminalreporter.write_line(f"keraspec: results written to {st_.writer.path}")
+

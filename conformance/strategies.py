@@ -1,0 +1,355 @@
+"""Hypothesis strategies built from a LayerSpec: valid configs, inputs, and configs that break one rule.
+
+Valid configs are valid *by construction*: each parameter is drawn from its domain and every
+config-stage constraint that the draw breaks is repaired with the constraint's own ``repair``
+assignments from the spec -- nothing is filtered with ``assume``.  Parameters whose valid values
+depend on the input (``draw.from_input``) are drawn after the input shape.  Every draw is
+labelled with the parameter's name so a falsifying example reads like a config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from keraspec.spec import Constraint, LayerSpec, ParamSpec
+from keraspec.spec.expr import compile_expr
+
+#: Values drawn for named-object parameters when the spec gives no draw.choices.
+NAMED_CHOICES: dict[str, list[Any]] = {
+    "activation": [None, "linear", "relu", "tanh", "sigmoid", "softmax", "gelu"],
+    "initializer": ["glorot_uniform", "zeros", "ones", "he_normal", "random_uniform"],
+    # keras3 has no "l1_l2" name (tf_keras does); the config form works in both.
+    "regularizer": [None, "l1", "l2", {"class_name": "L1L2", "config": {"l1": 0.01, "l2": 0.02}}],
+    "constraint": [None, "non_neg", "max_norm", "unit_norm"],
+}
+MAX_BATCH = 3
+MAX_DIM = 5
+REPAIR_ROUNDS = 4
+
+
+class SpecStrategyError(RuntimeError):
+    """The spec cannot produce a valid draw (a repair that does not repair): a spec bug."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One drawn example: everything needed to rebuild it, nothing computed."""
+
+    layer: str
+    config: dict[str, Any]
+    input_shapes: tuple[tuple[int, ...], ...]
+    dtype: str
+    seed: int
+    training: bool = False
+    mask_holes: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "config": self.config,
+            "input_shapes": [list(s) for s in self.input_shapes],
+            "dtype": self.dtype,
+            "seed": self.seed,
+            "training": self.training,
+        }
+
+    def key(self) -> str:
+        return repr(sorted(self.describe().items(), key=lambda kv: kv[0]))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule a config can break: a parameter's domain edge or type, or a named constraint."""
+
+    id: str  # "units.min", "units.type", "strides_vs_dilation", ...
+    params: tuple[str, ...]
+    kind: str  # domain | type | length | constraint
+    stage: str = "config"
+    oracle_accepts: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- single parameters ---------------------------------------------------------------------------
+def _bounds(p: ParamSpec, lo_default: float, hi_span: float) -> tuple[float, float]:
+    lo = p.domain.min if p.domain.min is not None else lo_default
+    if p.domain.min_exclusive:
+        lo = lo + (1 if p.type in ("int", "int_tuple", "shape") else 1e-3)
+    lo = max(lo, p.draw.get("min", lo))
+    hi = p.domain.max if p.domain.max is not None else lo + hi_span
+    if p.domain.max_exclusive:
+        hi = hi - (1 if p.type in ("int", "int_tuple", "shape") else 1e-3)
+    hi = min(hi, p.draw.get("max", hi))
+    return lo, max(lo, hi)
+
+
+def _scalar(p: ParamSpec) -> st.SearchStrategy[Any]:
+    if "choices" in p.draw:
+        return st.sampled_from(list(p.draw["choices"]))
+    if p.domain.choices is not None:
+        return st.sampled_from(list(p.domain.choices))
+    if p.type in ("int", "int_tuple", "shape"):
+        lo, hi = _bounds(p, 0, 6)
+        return st.integers(int(lo), int(hi))
+    if p.type in ("float", "float_tuple"):
+        lo, hi = _bounds(p, -2.0, 4.0)
+        return st.floats(float(lo), float(hi), allow_nan=False, allow_infinity=False, width=32)
+    if p.type == "bool":
+        return st.booleans()
+    if p.type in NAMED_CHOICES:
+        return st.sampled_from(NAMED_CHOICES[p.type])
+    return st.just(p.default)
+
+
+def param_values(p: ParamSpec, env: Mapping[str, Any]) -> st.SearchStrategy[Any]:
+    """Valid values of one parameter (short forms included, e.g. an int for a tuple)."""
+    kind = p.draw.get("kind")
+    if kind == "permutation":
+        lo, hi = int(p.draw.get("min", 1)), int(p.draw.get("max", 4))
+        return st.integers(lo, hi).flatmap(lambda n: st.permutations(list(range(1, n + 1)))).map(tuple)
+    if p.type in ("int_tuple", "float_tuple"):
+        n = int(p.length(env)) if p.length is not None else 2
+        tuples = st.tuples(*[_scalar(p)] * n)
+        return st.one_of(_scalar(p), tuples) if p.expand == "repeat" else tuples
+    if p.type == "int_pair_tuple":
+        n = int(p.length(env)) if p.length is not None else 1
+        pair = st.tuples(_scalar(p), _scalar(p))
+        forms = [_scalar(p), st.tuples(*[pair] * n)]
+        if n > 1:
+            forms.append(st.tuples(*[_scalar(p)] * n))
+        else:
+            forms.append(pair)
+        return st.one_of(*forms)
+    if p.type == "shape":
+        base = st.lists(_scalar(p), min_size=1, max_size=3).map(tuple)
+    else:
+        base = _scalar(p)
+    if p.nullable and p.type not in NAMED_CHOICES:
+        base = st.one_of(st.none(), base)
+    return base
+
+
+@st.composite
+def valid_configs(draw: st.DrawFn, spec: LayerSpec, oracle: str = "keras3") -> dict[str, Any]:
+    """A config that passes ``spec.validate``: defaults left out sometimes, everything else drawn."""
+    env: dict[str, Any] = dict(spec.vars)
+    config: dict[str, Any] = {}
+    for name, p in spec.params.items():
+        if p.draw.get("from_input"):
+            continue
+        env_now = {**env, **spec.normalize(config, oracle)}
+        if p.required or draw(st.booleans(), label=f"{name} given"):
+            config[name] = draw(param_values(p, env_now), label=name)
+    return repair(spec, config, oracle)
+
+
+def repair(spec: LayerSpec, config: dict[str, Any], oracle: str = "keras3") -> dict[str, Any]:
+    """Apply constraints' repair assignments until every config-stage constraint holds."""
+    config = dict(config)
+    for _ in range(REPAIR_ROUNDS):
+        env = dict(spec.vars, **spec.normalize(config, oracle))
+        # Constraints on parameters not drawn yet (drawn from the input later) wait for them.
+        broken = [c for c in spec.constraints
+                  if c.stage == "config" and c.rule.names <= env.keys() and not _holds(c, env)]
+        if not broken:
+            return config
+        for c in broken:
+            if not c.repair:
+                raise SpecStrategyError(f"{spec.name}: constraint {c.name} is broken by a draw and has no repair")
+            for param, expr in c.repair.items():
+                config[param] = expr(env)
+                env = dict(spec.vars, **spec.normalize(config, oracle))
+    raise SpecStrategyError(f"{spec.name}: repairs do not converge for {config}")
+
+
+def _holds(c: Constraint, env: Mapping[str, Any]) -> bool:
+    try:
+        return bool(c.rule(env))
+    except Exception:  # noqa: BLE001 - a rule that cannot be evaluated on this draw is broken
+        return False
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+@st.composite
+def input_shapes(draw: st.DrawFn, spec: LayerSpec, config: Mapping[str, Any]) -> tuple[tuple[int, ...], ...]:
+    """Concrete input shapes (batch first) compatible with the config."""
+    env = dict(spec.vars, **spec.normalize(config))
+    i = spec.input
+    count = draw(st.integers(i.min_count, i.max_count), label="n_inputs") if i.max_count > i.min_count else i.min_count
+    env["n_inputs"] = count
+    if count == 0:
+        return ()
+    rank = int(i.rank(env)) if i.rank is not None else draw(st.integers(i.min_rank, i.max_rank), label="rank")
+    env["rank"] = rank
+    mins = list(i.min_sizes(env)) if i.min_sizes is not None else [1] * (rank - 1)
+    forced = list(i.sizes(env)) if i.sizes is not None else [None] * (rank - 1)
+    batch = draw(st.integers(1, MAX_BATCH), label="batch")
+
+    def one_shape() -> tuple[int, ...]:
+        dims = []
+        for axis in range(rank - 1):
+            if forced[axis] is not None:
+                dims.append(int(forced[axis]))
+                continue
+            lo = max(1, int(mins[axis] or 1))
+            dims.append(draw(st.integers(lo, lo + MAX_DIM - 1), label=f"dim{axis + 1}"))
+        for axis_text, multiple_expr in i.multiple_of.items():
+            axis = int(axis_text)
+            m = int(multiple_expr(env))
+            dims[axis] = max(m, (dims[axis] + m - 1) // m * m)
+        return (batch, *dims)
+
+    first = one_shape()
+    shapes = [first] + [first if i.same_shape else one_shape() for _ in range(count - 1)]
+    return tuple(shapes)
+
+
+def _factorizations(total: int) -> list[tuple[int, ...]]:
+    divisors = [d for d in range(1, total + 1) if total % d == 0]
+    out = [(total,)]
+    out += [(a, total // a) for a in divisors]
+    out += [(a, b, total // (a * b)) for a in divisors for b in divisors if total % (a * b) == 0]
+    return out
+
+
+def _input_dependent(draw: st.DrawFn, spec: LayerSpec, config: dict[str, Any], shapes: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
+    config = dict(config)
+    for name, p in spec.params.items():
+        source = p.draw.get("from_input")
+        if not source:
+            continue
+        dims = compile_expr(source)(spec.env(spec.normalize(config), [(None, *s[1:]) for s in shapes]))
+        if p.draw.get("kind") == "reshape_of":
+            total = int(np.prod(dims))
+            target = list(draw(st.sampled_from(_factorizations(total)), label=f"{name} factors"))
+            if draw(st.booleans(), label=f"{name} uses -1"):
+                target[draw(st.integers(0, len(target) - 1), label=f"{name} -1 at")] = -1
+            config[name] = tuple(target)
+        else:
+            raise SpecStrategyError(f"{spec.name}.{name}: unknown draw kind {p.draw.get('kind')!r}")
+    return config
+
+
+@st.composite
+def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: bool | None = None) -> Case:
+    """A valid case: config, input shapes, seed for values, and the training flag."""
+    config = draw(valid_configs(spec, oracle), label="config")
+    shapes = draw(input_shapes(spec, config), label="input_shapes")
+    config = repair(spec, _input_dependent(draw, spec, config, shapes), oracle)
+    seed = draw(st.integers(0, 2**31 - 1), label="seed")
+    if training is None:
+        training = draw(st.booleans(), label="training")
+    return Case(spec.name, config, shapes, dtype, seed, training)
+
+
+# -- values ----------------------------------------------------------------------------------------
+def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
+    """Input arrays for a case, a pure function of its seed (so a corpus can regenerate them)."""
+    rng = np.random.default_rng(case.seed)
+    np_dtype = np.float64 if case.dtype == "float64" else np.float32
+    arrays = [rng.standard_normal(shape).astype(np_dtype) for shape in case.input_shapes]
+    fraction = spec.behaviour.get("input_values", {}).get("mask_value_fraction")
+    if fraction:
+        value = spec.normalize(case.config).get("mask_value", 0.0)
+        for a in arrays:
+            steps = rng.random(a.shape[:-1]) < fraction
+            a[steps] = value
+    return arrays
+
+
+def make_mask(case: Case) -> np.ndarray:
+    """A boolean (batch, time) mask with holes anywhere -- not only right padding."""
+    rng = np.random.default_rng(case.seed + 7)
+    shape = case.input_shapes[0][:2]
+    mask = rng.random(shape) > 0.3
+    mask[:, 0] = True  # keep a step per sample so every sample has data
+    return mask
+
+
+# -- rules and invalid configs -----------------------------------------------------------------------
+def rules(spec: LayerSpec) -> list[Rule]:
+    """Every rule of the spec that a config can break: domain edges, types, lengths, constraints."""
+    out: list[Rule] = []
+    for name, p in spec.params.items():
+        if p.draw.get("from_input"):
+            continue
+        edges = []
+        if p.type in ("int", "float", "int_tuple", "float_tuple", "shape") and p.domain.min is not None:
+            edges.append(("min", "domain"))
+        if p.type in ("int", "float", "int_tuple", "float_tuple") and p.domain.max is not None:
+            edges.append(("max", "domain"))
+        if p.type in ("str",) and p.domain.choices is not None:
+            edges.append(("choices", "domain"))
+        if p.type in ("int_tuple", "float_tuple") and p.length is not None:
+            edges.append(("length", "length"))
+        if p.type in ("int", "bool"):
+            edges.append(("type", "type"))
+        for edge, kind in edges:
+            out.append(Rule(f"{name}.{edge}", (name,), kind, oracle_accepts=p.accepted_by(edge)))
+    for c in spec.constraints:
+        if c.violate:
+            out.append(Rule(c.name, c.params, "constraint", c.stage, dict(c.oracle_accepts)))
+    return out
+
+
+def _offending_value(p: ParamSpec, rule: Rule, current: Any, env: Mapping[str, Any]) -> Any:
+    edge = rule.id.rsplit(".", 1)[1]
+    n = int(p.length(env)) if p.length is not None else 1
+    if edge == "type":
+        return {"int": "3", "bool": "yes"}[p.type]
+    if edge == "choices":
+        return "not_a_valid_choice"
+    if edge == "length":
+        return tuple([1] * (n + 1))
+    lo, hi = p.domain.min, p.domain.max
+    is_int = p.type in ("int", "int_tuple", "shape")
+    if edge == "min":
+        bad = lo if p.domain.min_exclusive else lo - (1 if is_int else 0.5)
+    else:
+        bad = hi if p.domain.max_exclusive else hi + (1 if is_int else 0.5)
+    if p.type in ("int_tuple", "float_tuple", "shape"):
+        base = list(current) if isinstance(current, (list, tuple)) and current else [1] * max(n, 1)
+        base[0] = bad
+        return tuple(base)
+    return bad
+
+
+@st.composite
+def invalid_cases(draw: st.DrawFn, spec: LayerSpec, rule: Rule) -> tuple[Case, Rule]:
+    """A case whose config (or input) breaks exactly ``rule`` and nothing else."""
+    case = draw(cases(spec, "keras3", "float32", training=False), label="valid case")
+    config = dict(case.config)
+    env = spec.env(spec.normalize(config), [(None, *s[1:]) for s in case.input_shapes])
+    if rule.kind == "constraint":
+        constraint = next(c for c in spec.constraints if c.name == rule.id)
+        for param, expr in constraint.violate.items():
+            config[param] = expr(env)
+    else:
+        p = spec.params[rule.params[0]]
+        config[p.name] = _offending_value(p, rule, spec.normalize(config).get(p.name), env)
+    return Case(spec.name, config, case.input_shapes, case.dtype, case.seed), rule
+
+
+def names_params(message: str, params: tuple[str, ...]) -> bool:
+    """Whether an error message names every parameter of a rule."""
+    return all(p in message for p in params)
+
+
+__all__ = [
+    "Case",
+    "Rule",
+    "SpecStrategyError",
+    "cases",
+    "input_shapes",
+    "invalid_cases",
+    "make_inputs",
+    "make_mask",
+    "names_params",
+    "param_values",
+    "repair",
+    "rules",
+    "valid_configs",
+]

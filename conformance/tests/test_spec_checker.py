@@ -1,0 +1,109 @@
+"""The spec is tested, not trusted: every entry is checked against each oracle that has the layer.
+
+A disagreement fails with the layer, the parameter and both values.  These tests use no
+implementation -- only the spec and the oracle.
+"""
+
+import inspect
+
+import pytest
+from hypothesis import assume
+
+from keraspec.conformance import oracle as oracles
+from keraspec.conformance.harness import Target, oracle_run
+from keraspec.conformance.plugin import run_property
+from keraspec.conformance.strategies import Case, cases, invalid_cases, make_inputs
+
+#: Arguments of Keras's base Layer, which the spec leaves to the implementation's base class.
+BASE_LAYER_ARGS = {"name", "dtype", "trainable", "dynamic", "autocast", "input_dim", "input_shape"}
+
+
+def _adapter(oracle):
+    if not oracles.available(oracle):
+        pytest.skip(f"oracle {oracle} is not installed")
+    return oracles.get(oracle)
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_signature(oracle_layer):
+    """Spec parameters == the oracle constructor's (minus base and excluded ones), with equal defaults."""
+    layer_spec, oracle = oracle_layer
+    cls = _adapter(oracle).layer_class(layer_spec)
+    params = {
+        n: p for n, p in inspect.signature(cls.__init__).parameters.items()
+        if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+    theirs = set(params) - BASE_LAYER_ARGS - set(layer_spec.excluded_params)
+    ours = set(layer_spec.params)
+    problems = [f"{layer_spec.name}: oracle {oracle} has parameter {n!r}, the spec lacks it" for n in sorted(theirs - ours)]
+    for name in sorted(ours - set(params)):
+        try:
+            cls(**{name: layer_spec.defaults(oracle).get(name)})  # accepted through **kwargs?
+        except TypeError:
+            problems.append(f"{layer_spec.name}: spec parameter {name!r} is not accepted by oracle {oracle}")
+        except Exception:  # noqa: BLE001 - accepted as an argument; other validation is not this test's
+            pass
+    defaults = layer_spec.defaults(oracle)
+    for name in sorted(ours & set(params)):
+        theirs_default = params[name].default
+        if theirs_default is inspect.Parameter.empty:
+            if not layer_spec.params[name].required:
+                problems.append(f"{layer_spec.name}.{name}: required in {oracle}, spec default {defaults.get(name)!r}")
+        elif layer_spec.params[name].required:
+            problems.append(f"{layer_spec.name}.{name}: spec says required, {oracle} default is {theirs_default!r}")
+        elif not _same(theirs_default, defaults.get(name)):
+            problems.append(f"{layer_spec.name}.{name}: spec default {defaults.get(name)!r} != {oracle} default {theirs_default!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_spec_matches_oracle(request, oracle_layer):
+    """For drawn valid configs the oracle builds, and its output shape and weights follow the spec's rules."""
+    layer_spec, oracle = oracle_layer
+    _adapter(oracle)
+
+    def body(case: Case):
+        run = oracle_run(Target(layer_spec, oracle, None, "cpu", case.dtype), case, training=False)
+        assert run.error is None, f"{layer_spec.name}: oracle {oracle} rejected a config the spec calls valid: {run.error}"
+        symbolic = [(None, *s[1:]) for s in case.input_shapes]
+        arg = symbolic if len(symbolic) > 1 else (symbolic[0] if symbolic else [])
+        want = layer_spec.output_shape(case.config, arg)
+        assert run.output_shape == want, f"{layer_spec.name}: output shape: spec rule {want}, oracle {oracle} {run.output_shape}"
+        if case.input_shapes:
+            concrete = layer_spec.output_shape(case.config, list(case.input_shapes) if len(case.input_shapes) > 1 else case.input_shapes[0])
+            assert tuple(run.outputs[0].shape) == concrete, f"{layer_spec.name}: actual output shape: spec {concrete}, oracle {run.outputs[0].shape}"
+            spec_weights = layer_spec.weight_shapes(case.config, arg)
+            got = list(zip(run.weight_names, [w.shape for w in run.weights]))
+            assert got == spec_weights, f"{layer_spec.name}: weights: spec {spec_weights}, oracle {oracle} {got}"
+
+    scope = {"layer": layer_spec.name, "family": layer_spec.family, "check": "spec", "oracle": oracle,
+             "device": "cpu", "dtype": "float32", "test_id": request.node.nodeid}
+    run_property(request, cases(layer_spec, oracle, "float32", training=False), body, Case.describe, scope)
+
+
+def test_oracle_rejects(request, oracle_rule):
+    """A config breaking one rule is rejected by the oracle -- unless the spec records that it accepts it."""
+    layer_spec, oracle, rule = oracle_rule
+    adapter = _adapter(oracle)
+
+    def body(example):
+        case, broken = example
+        shapes = [(None, *s[1:]) for s in case.input_shapes] if broken.stage == "input" else []
+        assume(layer_spec.broken_rules(case.config, shapes if len(shapes) > 1 else (shapes[0] if shapes else None)) == [broken.id])
+        error = adapter.rejects(layer_spec, case.config, make_inputs(layer_spec, case))
+        if oracle in broken.oracle_accepts:
+            assert error is None, (
+                f"{layer_spec.name}: the spec says {oracle} accepts a config breaking {broken.id} "
+                f"({broken.oracle_accepts[oracle]}), but it raised {error}")
+        else:
+            assert error is not None, (
+                f"{layer_spec.name}: {oracle} accepted {case.config} which breaks {broken.id} "
+                f"(parameters {', '.join(broken.params)}); mark it oracle_accepts in the spec with the reason")
+
+    scope = {"layer": layer_spec.name, "family": layer_spec.family, "check": "spec_errors", "oracle": oracle,
+             "device": "cpu", "dtype": "-", "test_id": request.node.nodeid}
+    run_property(request, invalid_cases(layer_spec, rule), body, lambda ex: {**ex[0].describe(), "rule": ex[1].id}, scope)

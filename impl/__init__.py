@@ -1,0 +1,1 @@
+"""keraspec.impl -- a Keras-compatible PyTorch implementation of the layers in the spec."""

@@ -1,0 +1,412 @@
+"""The Keras-compatible base layer.
+
+Every layer in :mod:`keraspec.impl` is a ``torch.nn.Module`` that also speaks Keras:
+
+* constructed with Keras's arguments and defaults, validated against the spec (a bad value
+  raises ``ValueError``/``TypeError`` naming the parameter and the rule it broke);
+* built lazily on the first call (or explicitly with ``build(input_shape)``);
+* called as ``layer(x, training=False, mask=None)`` on tensors in Keras's layout;
+* ``get_weights()`` / ``set_weights()`` in Keras's order and shapes -- weights are *stored* in
+  whatever layout the torch op wants, converted once when they are set, never per call;
+* ``get_config()`` / ``from_config()``, ``compute_output_shape()``, ``compute_mask()``, ``losses``.
+
+A layer class implements ``build``, ``call``, ``compute_output_shape`` and, if it masks,
+``compute_mask``; configuration, weights and serialization are handled here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from keraspec import spec as _spec
+
+from . import activations, constraints, initializers, regularizers
+
+Shape = tuple[int | None, ...]
+
+_TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+#: Arguments every Keras layer takes besides its own.
+BASE_ARGUMENTS = ("name", "dtype", "trainable", "input_shape", "input_dim", "batch_input_shape", "batch_size")
+
+
+def torch_dtype(name: str | torch.dtype) -> torch.dtype:
+    if isinstance(name, torch.dtype):
+        return name
+    try:
+        return _TORCH_DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unsupported dtype {name!r}; expected one of {sorted(_TORCH_DTYPES)}") from None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    for name, value in _TORCH_DTYPES.items():
+        if value == dtype:
+            return name
+    raise ValueError(f"unsupported dtype {dtype}")
+
+
+def _dtype_from_config(dtype: Any) -> str:
+    """Accept Keras's dtype forms: None, a name, a torch dtype, or a serialized DTypePolicy."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, torch.dtype):
+        return dtype_name(dtype)
+    if isinstance(dtype, Mapping):
+        return str(dtype.get("config", {}).get("name", "float32"))
+    if isinstance(dtype, str):
+        torch_dtype(dtype)  # raises with a clear message for unknown names
+        return dtype
+    raise TypeError(f"dtype must be a dtype name or a DTypePolicy config, got {dtype!r}")
+
+
+@dataclass(frozen=True)
+class WeightLayout:
+    """How a weight is stored for torch relative to Keras's layout (a fixed axis permutation)."""
+
+    keras_to_torch: tuple[int, ...] | None = None
+
+    def to_torch(self, value: torch.Tensor) -> torch.Tensor:
+        if self.keras_to_torch is None:
+            return value
+        return value.permute(self.keras_to_torch).contiguous()
+
+    def to_keras(self, value: torch.Tensor) -> torch.Tensor:
+        if self.keras_to_torch is None:
+            return value
+        inverse = tuple(int(i) for i in np.argsort(self.keras_to_torch))
+        return value.permute(inverse)
+
+
+@dataclass
+class _Weight:
+    name: str
+    keras_shape: tuple[int, ...]
+    layout: WeightLayout
+    regularizer: Callable[[torch.Tensor], torch.Tensor] | None
+    constraint: Callable[[torch.Tensor], torch.Tensor] | None
+    trainable: bool
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Like Keras's InputSpec: what an input must look like.  Checked on every call (cheaply)."""
+
+    ndim: int | None = None
+    min_ndim: int | None = None
+    max_ndim: int | None = None
+    axes: Mapping[int, int] | None = None
+
+
+_name_counts: dict[str, int] = {}
+
+
+def _auto_name(cls_name: str) -> str:
+    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls_name).lower()
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower()
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+class Layer(torch.nn.Module):
+    """Base of every keraspec layer: the Keras surface over a torch module."""
+
+    #: Keras class name whose spec entry validates the config (None: the class's own name).
+    spec_name: ClassVar[str | None] = None
+    #: Whether an input mask passes through (Keras's ``supports_masking``).
+    supports_masking: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        unknown = [k for k in kwargs if k not in BASE_ARGUMENTS]
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unrecognized keyword argument(s) {unknown}")
+        self.name = name or _auto_name(type(self).__name__)
+        self.dtype = _dtype_from_config(dtype)
+        self.trainable = trainable
+        self.built = False
+        self.input_spec: InputSpec | Sequence[InputSpec] | None = None
+        self.activity_regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._config: dict[str, Any] = {}
+        self._weights: list[_Weight] = []
+        self._activity_losses: list[torch.Tensor] = []
+        self._device: torch.device | None = None
+        self._call_takes = _call_arguments(type(self))
+
+    # -- configuration --------------------------------------------------------------------------
+    @classmethod
+    def spec(cls) -> _spec.LayerSpec:
+        return _spec.lookup(cls.spec_name or cls.__name__)
+
+    def _configure(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate the constructor's own arguments against the spec; keep them normalised.
+
+        Called by subclasses as ``self._configure(locals())``.  The normalised values become
+        attributes (``self.units``, ``self.kernel_size`` as a tuple, ...).
+        """
+        own = {k: v for k, v in arguments.items() if k not in ("self", "kwargs", "__class__")}
+        config = type(self).spec().validate(own)
+        self._config = config
+        for key, value in config.items():
+            setattr(self, key, value)
+        if config.get("activity_regularizer") is not None:
+            self.activity_regularizer = regularizers.get(config["activity_regularizer"])
+        return config
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras 3's get_config for this layer (serialized initializers, DTypePolicy dtype)."""
+        params = type(self).spec().params
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype}, "registered_name": None},
+        }
+        for key, value in self._config.items():
+            kind = params[key].type if key in params else "any"
+            config[key] = _serialize(kind, value)
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        return cls(**dict(config))
+
+    # -- weights --------------------------------------------------------------------------------
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Any = "zeros",
+        regularizer: Any = None,
+        constraint: Any = None,
+        trainable: bool = True,
+        layout: WeightLayout | None = None,
+    ) -> torch.nn.Parameter:
+        """Create a weight of Keras shape ``shape``, stored for torch as ``layout`` says."""
+        keras_shape = tuple(int(s) for s in shape)
+        layout = layout or WeightLayout()
+        init = initializers.get(initializer)
+        value = init(keras_shape, dtype=torch_dtype(self.dtype), device=self._device or torch.device("cpu"))
+        param = torch.nn.Parameter(layout.to_torch(value), requires_grad=trainable and self.trainable)
+        self.register_parameter(name, param)
+        self._weights.append(
+            _Weight(
+                name=name,
+                keras_shape=keras_shape,
+                layout=layout,
+                regularizer=regularizers.get(regularizer) if regularizer is not None else None,
+                constraint=constraints.get(constraint) if constraint is not None else None,
+                trainable=trainable,
+            )
+        )
+        return param
+
+    @property
+    def weight_names(self) -> list[str]:
+        return [w.name for w in self._weights]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Weights as numpy arrays in Keras's order and shapes."""
+        return [w.layout.to_keras(getattr(self, w.name)).detach().cpu().numpy() for w in self._weights]
+
+    def keras_weights(self) -> list[torch.Tensor]:
+        """The stored weight tensors (torch layout), in Keras's order; gradients flow to these."""
+        return [getattr(self, w.name) for w in self._weights]
+
+    def weight_to_keras(self, weight: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """Convert ``value`` (e.g. a gradient) from ``weight``'s stored layout to Keras's layout."""
+        for w in self._weights:
+            if getattr(self, w.name) is weight:
+                return w.layout.to_keras(value)
+        raise ValueError(f"{type(self).__name__} '{self.name}': not one of its weights")
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set weights given in Keras's order and shapes; the layout conversion happens here, once."""
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': set_weights expects {len(self._weights)} arrays "
+                f"({', '.join(self.weight_names) or 'none; build the layer first'}), got {len(weights)}"
+            )
+        for spec_w, value in zip(self._weights, weights):
+            array = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            if tuple(array.shape) != spec_w.keras_shape:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': weight '{spec_w.name}' expects shape "
+                    f"{spec_w.keras_shape}, got {tuple(array.shape)}"
+                )
+            param = getattr(self, spec_w.name)
+            with torch.no_grad():
+                param.copy_(spec_w.layout.to_torch(array.to(device=param.device, dtype=param.dtype)))
+
+    def apply_constraints(self) -> None:
+        """Project weights with their constraints, as a Keras optimizer does after each update."""
+        with torch.no_grad():
+            for w in self._weights:
+                if w.constraint is not None:
+                    param = getattr(self, w.name)
+                    param.copy_(w.layout.to_torch(w.constraint(w.layout.to_keras(param))))
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """Activity losses of the last call, then weight-regularizer penalties (Keras's order)."""
+        out = list(self._activity_losses)
+        for w in self._weights:
+            if w.regularizer is not None:
+                out.append(w.regularizer(w.layout.to_keras(getattr(self, w.name))))
+        for child in self.children():
+            if isinstance(child, Layer):
+                out.extend(child.losses)
+        return out
+
+    # -- build and call -------------------------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        """Create weights for ``input_shape`` (Keras's layout, batch axis included)."""
+        self.built = True
+
+    def call(self, inputs: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.call")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return tuple(input_shape)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask if self.supports_masking else None
+
+    def forward(self, inputs: Any, training: bool | None = None, mask: Any = None, **kwargs: Any) -> Any:
+        """Keras's ``__call__``: check, build once, call, record activity losses, propagate masks."""
+        inputs = self._as_tensors(inputs)
+        self._check_inputs(inputs)
+        if not self.built:
+            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            self._device = first.device
+            with torch.no_grad():
+                self.build(_shape_of(inputs))
+            self.built = True
+        if mask is None:
+            mask = _mask_of(inputs)
+        if self._call_takes["training"]:
+            kwargs["training"] = bool(training)
+        if self._call_takes["mask"]:
+            kwargs["mask"] = mask
+        outputs = self.call(inputs, **kwargs)
+        self._activity_losses = []
+        if self.activity_regularizer is not None:
+            for out in outputs if isinstance(outputs, (list, tuple)) else (outputs,):
+                self._activity_losses.append(self.activity_regularizer(out) / out.shape[0])
+        if mask is not None or self.supports_masking or type(self).compute_mask is not Layer.compute_mask:
+            out_mask = self.compute_mask(inputs, mask)
+            if out_mask is not None and isinstance(outputs, torch.Tensor):
+                outputs._keras_mask = out_mask
+        return outputs
+
+    def _as_tensors(self, inputs: Any) -> Any:
+        if isinstance(inputs, torch.Tensor):
+            return self._cast(inputs)
+        if isinstance(inputs, (list, tuple)):
+            return [self._as_tensors(x) for x in inputs]
+        if isinstance(inputs, np.ndarray):
+            return self._cast(torch.from_numpy(inputs))
+        raise TypeError(f"{type(self).__name__} '{self.name}': expected a torch.Tensor input, got {type(inputs).__name__}")
+
+    def _cast(self, x: torch.Tensor) -> torch.Tensor:
+        # Keras autocasts floating inputs to the layer's compute dtype; other dtypes pass as they are.
+        if x.is_floating_point():
+            target = torch_dtype(self.dtype)
+            if x.dtype != target:
+                mask = getattr(x, "_keras_mask", None)
+                x = x.to(target)
+                if mask is not None:
+                    x._keras_mask = mask
+        return x
+
+    def _check_inputs(self, inputs: Any) -> None:
+        if self.input_spec is None:
+            return
+        specs = self.input_spec if isinstance(self.input_spec, (list, tuple)) else [self.input_spec]
+        tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        for index, (ispec, x) in enumerate(zip(specs, tensors)):
+            self._check_one(index, ispec, x)
+
+    def _check_one(self, index: int, ispec: InputSpec, x: torch.Tensor) -> None:
+        ndim = x.dim()
+        problem = None
+        if ispec.ndim is not None and ndim != ispec.ndim:
+            problem = f"expected ndim={ispec.ndim}, found ndim={ndim}"
+        elif ispec.min_ndim is not None and ndim < ispec.min_ndim:
+            problem = f"expected min_ndim={ispec.min_ndim}, found ndim={ndim}"
+        elif ispec.max_ndim is not None and ndim > ispec.max_ndim:
+            problem = f"expected max_ndim={ispec.max_ndim}, found ndim={ndim}"
+        elif ispec.axes:
+            for axis, size in ispec.axes.items():
+                if x.shape[axis] != size:
+                    problem = f"expected axis {axis} of the input to have size {size}, found {x.shape[axis]}"
+                    break
+        if problem:
+            raise ValueError(
+                f"Input {index} of layer '{self.name}' ({type(self).__name__}) is incompatible with the layer: "
+                f"{problem}. Full shape received: {tuple(x.shape)}"
+            )
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _serialize(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "activation":
+        return activations.serialize(value)
+    if kind == "initializer":
+        return initializers.serialize(initializers.get(value))
+    if kind == "regularizer":
+        return regularizers.serialize(regularizers.get(value))
+    if kind == "constraint":
+        return constraints.serialize(constraints.get(value))
+    return value
+
+
+def _call_arguments(cls: type) -> dict[str, bool]:
+    params = inspect.signature(cls.call).parameters
+    return {"training": "training" in params, "mask": "mask" in params}
+
+
+def _shape_of(inputs: Any) -> Any:
+    if isinstance(inputs, (list, tuple)):
+        return [tuple(x.shape) for x in inputs]
+    return tuple(inputs.shape)
+
+
+def _mask_of(inputs: Any) -> Any:
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return None if all(m is None for m in masks) else masks
+    return getattr(inputs, "_keras_mask", None)
+
+
+def iter_layers(module: Any) -> Iterable[tuple[str, type[Layer]]]:
+    """(name, class) of every Layer subclass a module defines."""
+    for name, obj in vars(module).items():
+        if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer and obj.__module__ == module.__name__:
+            yield name, obj

@@ -1,0 +1,223 @@
+"""Core layers: Dense, Activation, and the layers that only reshape, mask or pass data through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import activations, regularizers
+from .base import InputSpec, Layer, Shape
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)`` on the last axis; kernel kept in Keras's (in, out) layout."""
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.activation = activations.get(activation)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape: Shape) -> None:
+        in_dim = int(input_shape[-1])
+        self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer, self.kernel_regularizer,
+                        self.kernel_constraint)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
+        else:
+            self.bias = None
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
+        self.built = True
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        # F.linear wants (out, in); the transpose of the (in, out) kernel is a free view.
+        return self.activation(F.linear(inputs, self.kernel.t(), self.bias))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape[:-1]) + (self.units,)
+
+
+class Activation(Layer):
+    supports_masking = True
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.activation = activations.get(activation)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.activation(inputs)
+
+
+class Flatten(Layer):
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.input_spec = InputSpec(min_ndim=1)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.dim() == 1:
+            return inputs.reshape(-1, 1)
+        if self.data_format == "channels_first" and inputs.dim() > 2:
+            inputs = inputs.movedim(1, -1)
+        return inputs.reshape(inputs.shape[0], -1)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else int(torch.tensor(rest or (1,)).prod())
+        return (input_shape[0], size)
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+
+    def build(self, input_shape: Shape) -> None:
+        type(self).spec().validate_input(self._config, input_shape)
+        self.built = True
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.reshape((inputs.shape[0],) + self.target_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        known = [d for d in self.target_shape if d != -1]
+        size = None if any(d is None for d in input_shape[1:]) else _prod(input_shape[1:])
+        resolved = tuple(
+            (None if size is None else size // _prod(known)) if d == -1 else d for d in self.target_shape
+        )
+        return (input_shape[0],) + resolved
+
+
+class Permute(Layer):
+    def __init__(self, dims: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.input_spec = InputSpec(ndim=len(self.dims) + 1)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.permute((0,) + self.dims)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+
+class RepeatVector(Layer):
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.input_spec = InputSpec(ndim=2)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.unsqueeze(1).expand(-1, self.n, -1)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], self.n, input_shape[1])
+
+
+class Masking(Layer):
+    """Zeroes timesteps whose features all equal ``mask_value`` and masks them."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+
+    def compute_mask(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        return (inputs != self.mask_value).any(dim=-1)
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)
+        return torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
+
+
+class ActivityRegularization(Layer):
+    supports_masking = True
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.activity_regularizer = regularizers.get({"class_name": "L1L2", "config": {"l1": l1, "l2": l2}})
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+
+class Identity(Layer):
+    supports_masking = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._configure({})
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+
+class InputLayer(Layer):
+    """Declares a model input.  Calling it checks a tensor against the declared shape and returns it."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...] | None = None,
+        batch_size: int | None = None,
+        batch_shape: tuple[int | None, ...] | None = None,
+        sparse: bool | None = None,
+        ragged: bool | None = None,
+        optional: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        if sparse or ragged:
+            raise ValueError(f"InputLayer: sparse and ragged inputs are not supported (sparse={sparse}, ragged={ragged})")
+        self.batch_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape or ())
+        self.input_spec = InputSpec(ndim=len(self.batch_shape))
+        self.built = True
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        for axis, expected in enumerate(self.batch_shape):
+            if expected is not None and inputs.shape[axis] != expected:
+                raise ValueError(
+                    f"InputLayer '{self.name}': expected shape {self.batch_shape}, received {tuple(inputs.shape)}"
+                )
+        return inputs
+
+    def compute_output_shape(self, input_shape: Any = None) -> Shape:
+        return self.batch_shape
+
+    def get_config(self) -> dict[str, Any]:
+        # Keras reports the resolved batch_shape, never shape/batch_size.
+        return {
+            "batch_shape": self.batch_shape,
+            "dtype": self.dtype,
+            "sparse": bool(self._config["sparse"]),
+            "ragged": bool(self._config["ragged"]),
+            "name": self.name,
+            "optional": self.optional,
+        }
+
+
+def _prod(values: Any) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out

@@ -1,0 +1,40 @@
+"""Every public layer class of keraspec.impl under its Keras name and its Keras aliases.
+
+This module is the implementation contract's entry point: the conformance suite looks layers up
+here by Keras class name (``--impl`` points it at any other module that follows the contract).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from keraspec import spec as _spec
+
+from .base import Layer, iter_layers
+
+#: The family modules of keraspec.impl, one per layer family of the spec.
+FAMILY_MODULES = ("core",)
+
+_registry: dict[str, type[Layer]] = {}
+for _module_name in FAMILY_MODULES:
+    _module = importlib.import_module(f"keraspec.impl.{_module_name}")
+    for _name, _cls in iter_layers(_module):
+        _registry[_name] = _cls
+for _name in list(_registry):
+    try:
+        _aliases = _spec.lookup(_name).aliases
+    except KeyError:
+        continue
+    for _alias in _aliases:
+        _registry.setdefault(_alias, _registry[_name])
+
+globals().update(_registry)
+__all__ = sorted(_registry)
+
+
+def get(name: str) -> type[Layer]:
+    """The layer class for a Keras class name or alias."""
+    try:
+        return _registry[name]
+    except KeyError:
+        raise KeyError(f"keraspec.impl has no layer {name!r}") from None

@@ -1,0 +1,774 @@
+"""Loading, merging and aggregating conformance results for the HTML report.
+
+Everything here is plain data; ``build.py`` turns it into pages.  The rule throughout is that
+nothing read from a results file is dropped without saying so: a malformed or incomplete record
+is kept (with placeholder values) and a problem is recorded for the banner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from keraspec.conformance.results import STATUSES, read_results
+
+#: Worst first.  Aggregation picks the highest rank; a status we do not know outranks everything,
+#: because a record we cannot interpret must not hide behind a pass.
+STATUS_ORDER = ("error", "failed", "xpassed", "not_implemented", "xfailed", "passed", "skipped")
+_RANK = {s: len(STATUS_ORDER) - i for i, s in enumerate(STATUS_ORDER)}
+UNKNOWN_RANK = len(STATUS_ORDER) + 1
+
+#: Short labels for matrix cell counts, where space is tight.
+SHORT_LABELS = {
+    "error": "err",
+    "failed": "fail",
+    "xpassed": "xpass",
+    "not_implemented": "n/i",
+    "xfailed": "xfail",
+    "passed": "pass",
+    "skipped": "skip",
+}
+
+#: Statuses that need a person's attention and get a detail block on the layer page.
+PROBLEM_STATUSES = frozenset({"failed", "error", "xpassed"})
+BAD_STATUSES = frozenset({"failed", "error"})
+KNOWN_MISMATCH_STATUSES = frozenset({"xfailed", "xpassed"})
+
+#: The usual order of checks in a test module; anything else is appended alphabetically.
+CHECK_ORDER = (
+    "config",
+    "errors",
+    "shapes",
+    "weights",
+    "forward",
+    "forward_training",
+    "gradients",
+    "masks",
+)
+
+#: The axes a case can be filtered on, in display order.
+FILTER_DIMS = ("family", "status", "oracle", "impl", "device", "dtype")
+
+#: Fields that identify a case across runs, for the diff.
+DIFF_KEY = ("layer", "check", "oracle", "impl", "device", "dtype")
+
+_STR_FIELDS = ("layer", "family", "check", "oracle", "impl", "device", "dtype", "status", "test_id")
+_FLOAT_FIELDS = ("max_abs_err", "max_rel_err", "atol", "rtol")
+MISSING = "(missing)"
+
+
+def rank(status: str) -> int:
+    return _RANK.get(status, UNKNOWN_RANK)
+
+
+def is_known(status: str) -> bool:
+    return status in _RANK
+
+
+def status_order(statuses: Iterable[str]) -> list[str]:
+    """Known statuses worst-first, then unknown ones alphabetically (they are the worst of all)."""
+    seen = set(statuses)
+    unknown = sorted(s for s in seen if s not in _RANK)
+    return unknown + [s for s in STATUS_ORDER if s in seen]
+
+
+def short_label(status: str) -> str:
+    return SHORT_LABELS.get(status, status)
+
+
+def css_token(value: str) -> str:
+    """A value usable in a class name or an id fragment."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value) or "_"
+
+
+def check_sort_key(check: str) -> tuple[int, str]:
+    try:
+        return (CHECK_ORDER.index(check), check)
+    except ValueError:
+        return (len(CHECK_ORDER), check)
+
+
+def worse_err(a: float | None, b: float | None) -> float | None:
+    """The larger error; NaN counts as the worst, since it usually means the comparison blew up."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if math.isnan(a):
+        return a
+    if math.isnan(b):
+        return b
+    return max(a, b)
+
+
+def fmt_err(value: float | None) -> str:
+    """Errors in the same notation the inline script uses (JS toExponential drops exponent zeros)."""
+    if value is None:
+        return ""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    mantissa, exp = f"{value:.2e}".split("e")
+    return f"{mantissa}e{exp[0]}{int(exp[1:])}"
+
+
+def fmt_tol(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}"
+
+
+def safe_filename(name: str) -> str:
+    """Only ``[A-Za-z0-9_.-]``; never empty, never a dot-name that a server or shell would hide."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80]
+    if not cleaned or cleaned.startswith("."):
+        cleaned = "_" + cleaned
+    return cleaned
+
+
+class UniqueNames:
+    """Maps arbitrary strings to distinct safe file names, stable for a given set of inputs.
+
+    A hash suffix is added whenever sanitising changed the name or it would collide (also
+    case-insensitively, for file systems that fold case), so two layers never share a page.
+    """
+
+    def __init__(self, values: Iterable[str]):
+        self._names: dict[str, str] = {}
+        used: set[str] = set()
+        for value in sorted(set(values)):
+            base = safe_filename(value)
+            if base != value or base.lower() in used:
+                base = f"{base}-{hashlib.sha1(value.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+            while base.lower() in used:  # astronomically unlikely, but never overwrite a page
+                base += "_"
+            used.add(base.lower())
+            self._names[value] = base
+
+    def __getitem__(self, value: str) -> str:
+        return self._names[value]
+
+
+@dataclass
+class Case:
+    idx: int  # position in ResultSet.cases; used for anchors and the inline data
+    layer: str
+    family: str
+    check: str
+    oracle: str
+    impl: str
+    device: str
+    dtype: str
+    status: str
+    test_id: str
+    message: str
+    max_abs_err: float | None
+    max_rel_err: float | None
+    atol: float | None
+    rtol: float | None
+    example: Any
+    seed: str | None
+    repro: str
+    duration_s: float | None
+    xfail_entry: str | None
+    extra: dict[str, Any]
+    source: str  # results file it came from
+    run_id: str
+
+    def get(self, dim: str) -> str:
+        return getattr(self, dim)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f) for f in DIFF_KEY)
+
+    @property
+    def example_json(self) -> str:
+        return pretty_json(self.example)
+
+    @property
+    def extra_json(self) -> str:
+        return pretty_json(self.extra)
+
+    @property
+    def message_first_line(self) -> str:
+        first = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        return first if len(first) <= 160 else first[:157] + "..."
+
+    @property
+    def message_is_long(self) -> bool:
+        return self.message.strip() != self.message_first_line
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=repr, allow_nan=True)
+
+
+@dataclass
+class ResultFile:
+    path: str
+    runs: list[dict[str, Any]]
+    footer: dict[str, Any] | None
+    n_cases: int
+    problems: list[str]
+    readable: bool = True
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.runs[0] if self.runs else {}
+
+    @property
+    def run_id(self) -> str:
+        return _text(self.header.get("run_id")) or "(no run header)"
+
+    @property
+    def shard(self) -> str:
+        return _text(self.header.get("shard"))
+
+    @property
+    def worker(self) -> str:
+        return _text(self.header.get("worker"))
+
+    @property
+    def complete(self) -> bool:
+        return self.footer is not None
+
+
+@dataclass
+class ResultSet:
+    files: list[ResultFile]
+    cases: list[Case]
+    problems: list[str]
+    notes: list[str] = field(default_factory=list)  # informational, not failures of the run
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _as_float(value: Any) -> tuple[float | None, bool]:
+    """(value, ok).  Strings such as "NaN" are accepted since JSON writers differ on them."""
+    if value is None:
+        return None, True
+    if isinstance(value, bool):
+        return None, False
+    if isinstance(value, (int, float)):
+        return float(value), True
+    if isinstance(value, str):
+        try:
+            return float(value), True
+        except ValueError:
+            return None, False
+    return None, False
+
+
+def _scan_records(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The footer, and problems for records ``read_results`` passes over without a word.
+
+    read_results reports a missing footer but does not return it (the report needs `finished`),
+    and it skips records of an unknown kind silently.
+    """
+    footer = None
+    problems: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # already reported by read_results
+            if not isinstance(record, dict):
+                continue
+            kind = record.get("kind")
+            if kind == "end":
+                footer = record
+            elif kind not in ("run", "case"):
+                problems.append(f"{path}: line {lineno} has unknown kind {kind!r}; record ignored")
+    return footer, problems
+
+
+def _tolerant_read(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The same contract as ``read_results``, but skipping (and reporting) non-object lines."""
+    runs: list[dict[str, Any]] = []
+    cases: list[dict[str, Any]] = []
+    problems: list[str] = []
+    footer_count: Any = None
+    ended = False
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                problems.append(f"{path}: line {lineno} is not valid JSON (truncated write?)")
+                continue
+            if not isinstance(record, dict):
+                problems.append(f"{path}: line {lineno} is JSON but not a record object")
+                continue
+            kind = record.get("kind")
+            if kind == "run":
+                runs.append(record)
+            elif kind == "case":
+                cases.append(record)
+            elif kind == "end":
+                ended = True
+                footer_count = record.get("count")
+            else:
+                problems.append(f"{path}: line {lineno} has unknown kind {kind!r}; record ignored")
+    if ended and footer_count != len(cases):
+        problems.append(f"{path}: footer counts {footer_count} cases, file has {len(cases)}")
+    if not runs:
+        problems.append(f"{path}: no run header")
+    if not ended:
+        problems.append(f"{path}: no end record -- the run was interrupted or the file is truncated")
+    return runs, cases, problems
+
+
+def expand_paths(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
+    """Files as given, directories as their ``*.jsonl`` files; plus problems for what is unusable."""
+    files: list[Path] = []
+    problems: list[str] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+            if not found:
+                problems.append(f"{path}: directory contains no *.jsonl results files")
+            candidates = found
+        elif path.is_file():
+            candidates = [path]
+        else:
+            problems.append(f"{path}: no such file or directory")
+            candidates = []
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if resolved not in seen:  # the same file named twice would count its cases twice
+                seen.add(resolved)
+                files.append(candidate)
+    return files, problems
+
+
+def load(paths: Iterable[Path | str], expected_shards: int | None = None) -> ResultSet:
+    """Read and merge results files (directories are expanded to their ``*.jsonl``)."""
+    file_paths, problems = expand_paths(paths)
+    files: list[ResultFile] = []
+    cases: list[Case] = []
+    notes: list[str] = []
+    for path in file_paths:
+        try:
+            footer, extra_problems = _scan_records(path)
+            try:
+                runs, raw_cases, file_problems = read_results(path)
+                file_problems = list(file_problems) + extra_problems
+            except (AttributeError, TypeError):
+                # read_results assumes every JSON line is an object; a stray scalar or array
+                # line must not cost us the rest of the file.
+                runs, raw_cases, file_problems = _tolerant_read(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: could not be read ({type(exc).__name__}: {exc})")
+            files.append(ResultFile(str(path), [], None, 0, [], readable=False))
+            continue
+        if len(runs) > 1:
+            file_problems.append(
+                f"{path}: {len(runs)} run headers in one file; cases are attributed to the first "
+                f"(run_id {_text(runs[0].get('run_id'))!r})"
+            )
+        rf = ResultFile(str(path), runs, footer, len(raw_cases), file_problems)
+        files.append(rf)
+        for n, raw in enumerate(raw_cases, 1):
+            cases.append(_normalise(raw, len(cases), rf, n, file_problems))
+        problems.extend(file_problems)
+    problems.extend(_shard_problems(files, expected_shards, notes))
+    problems.extend(_family_problems(cases))
+    return ResultSet(files, cases, problems, notes)
+
+
+def _normalise(raw: dict[str, Any], idx: int, rf: ResultFile, n: int, problems: list[str]) -> Case:
+    where = f"{rf.path}: case record #{n}"
+    values: dict[str, Any] = {}
+    for name in _STR_FIELDS:
+        value = raw.get(name)
+        if value is None or value == "":
+            problems.append(f"{where} has no {name!r}")
+            values[name] = MISSING
+        else:
+            values[name] = _text(value)
+    if values["status"] not in STATUSES and values["status"] != MISSING:
+        problems.append(f"{where} has unknown status {values['status']!r} (ranked worst)")
+    for name in _FLOAT_FIELDS:
+        value, ok = _as_float(raw.get(name))
+        if not ok:
+            problems.append(f"{where}: {name} is not a number ({raw.get(name)!r})")
+        values[name] = value
+    duration, _ = _as_float(raw.get("duration_s"))
+    extra = raw.get("extra")
+    seed = raw.get("seed")
+    entry = raw.get("xfail_entry")
+    return Case(
+        idx=idx,
+        message=_text(raw.get("message")),
+        example=raw.get("example"),
+        seed=None if seed is None else _text(seed),
+        repro=_text(raw.get("repro")),
+        duration_s=duration,
+        xfail_entry=None if entry is None else _text(entry),
+        extra=extra if isinstance(extra, dict) else ({} if extra is None else {"value": extra}),
+        source=rf.path,
+        run_id=rf.run_id,
+        **values,
+    )
+
+
+_SHARD_RE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+def _shard_problems(files: list[ResultFile], expected: int | None, notes: list[str]) -> list[str]:
+    """Missing, duplicated and inconsistent shards.
+
+    Shards are matched on their "i/n" labels across all files, not per run_id: the plugin gives
+    each shard its own run_id unless KERASPEC_RUN_ID is shared, so separately started CI shard jobs
+    would otherwise each look like a run missing all the other shards.
+    """
+    problems: list[str] = []
+    headed = [rf for rf in files if rf.readable and rf.runs]
+    run_ids = sorted({rf.run_id for rf in headed})
+    if len(run_ids) > 1:
+        notes.append(f"Results from {len(run_ids)} different run ids were merged: {', '.join(run_ids)}.")
+    present: dict[int, set[int]] = defaultdict(set)  # n -> indices seen
+    runs_per_label: dict[str, set[str]] = defaultdict(set)
+    slots: Counter[tuple[str, str, str]] = Counter()
+    unlabelled = 0
+    for rf in headed:
+        slots[(rf.run_id, rf.shard, rf.worker)] += 1
+        if not rf.shard:
+            unlabelled += 1
+            continue
+        m = _SHARD_RE.fullmatch(rf.shard)
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            problems.append(f"{rf.path}: shard label {rf.shard!r} is not of the form i/n with 1 <= i <= n")
+            continue
+        i, n = int(m.group(1)), int(m.group(2))
+        present[n].add(i)
+        runs_per_label[f"{i}/{n}"].add(rf.run_id)
+    for (run_id, shard, worker), count in sorted(slots.items()):
+        if count > 1:
+            problems.append(
+                f"run {run_id}: {count} files claim shard {shard or '-'} worker {worker or '-'} "
+                "(duplicated or re-run; all their cases are included)"
+            )
+    for label, ids in sorted(runs_per_label.items(), key=lambda kv: _shard_key(kv[0])):
+        if len(ids) > 1:
+            problems.append(
+                f"shard {label} comes from {len(ids)} runs ({', '.join(sorted(ids))}): a re-run or results "
+                "of different runs merged; all their cases are included"
+            )
+    totals = sorted(present)
+    if len(totals) > 1:
+        problems.append(f"shard headers disagree on the number of shards: n = {', '.join(map(str, totals))}")
+    if expected is not None and totals and totals != [expected]:
+        problems.append(
+            f"--expect-shards {expected}, but shard headers say n = {', '.join(map(str, totals))}"
+        )
+    for n in [expected] if expected is not None else totals:
+        if expected is not None and not totals:
+            if unlabelled < n:
+                problems.append(
+                    f"expected {n} shard files, found {unlabelled}; their headers carry no shard numbers, "
+                    f"so {n - unlabelled} unnamed shard(s) are missing"
+                )
+            continue
+        for i in range(1, n + 1):
+            if i not in present.get(n, set()):
+                problems.append(f"shard {i}/{n} is missing -- no results file has it")
+    return problems
+
+
+def _family_problems(cases: list[Case]) -> list[str]:
+    families: dict[str, set[str]] = defaultdict(set)
+    for c in cases:
+        families[c.layer].add(c.family)
+    return [
+        f"layer {layer!r} is reported under several families ({', '.join(sorted(fams))}); "
+        "the matrix lists it under the most frequent"
+        for layer, fams in sorted(families.items())
+        if len(fams) > 1
+    ]
+
+
+@dataclass
+class Agg:
+    """Statuses and worst errors over a set of cases."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    worst_abs: float | None = None
+    worst_rel: float | None = None
+
+    def add(self, case: Case) -> None:
+        self.counts[case.status] += 1
+        self.worst_abs = worse_err(self.worst_abs, case.max_abs_err)
+        self.worst_rel = worse_err(self.worst_rel, case.max_rel_err)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def worst(self) -> str | None:
+        return status_order(self.counts)[0] if self.counts else None
+
+    @property
+    def ordered_counts(self) -> list[tuple[str, int]]:
+        return [(s, self.counts[s]) for s in status_order(self.counts)]
+
+    @property
+    def other(self) -> int:
+        """Cases whose status is not one of the known ones."""
+        return sum(n for s, n in self.counts.items() if s not in _RANK)
+
+    @property
+    def judged(self) -> int:
+        return self.counts["passed"] + self.counts["failed"] + self.counts["error"]
+
+    @property
+    def conformance(self) -> float | None:
+        """passed / (passed + failed + error); xfailed and the rest are reported separately."""
+        return self.counts["passed"] / self.judged if self.judged else None
+
+
+def aggregate(cases: Iterable[Case]) -> Agg:
+    agg = Agg()
+    for c in cases:
+        agg.add(c)
+    return agg
+
+
+def group_by(cases: Iterable[Case], dim: str) -> list[tuple[str, Agg]]:
+    groups: dict[str, Agg] = defaultdict(Agg)
+    for c in cases:
+        groups[c.get(dim)].add(c)
+    return sorted(groups.items())
+
+
+@dataclass
+class MatrixRow:
+    layer: str
+    page: str  # file name stem of the layer page
+    layer_idx: int  # index into the inline data's layer list
+    cells: list[Agg | None]
+    agg: Agg
+
+
+@dataclass
+class Matrix:
+    checks: list[str]
+    families: list[tuple[str, list[MatrixRow]]]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(rows) for _, rows in self.families)
+
+
+def layer_families(cases: Iterable[Case]) -> dict[str, str]:
+    """Each layer's most frequent family (ties broken alphabetically)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for c in cases:
+        counts[c.layer][c.family] += 1
+    return {layer: min(fc, key=lambda f: (-fc[f], f)) for layer, fc in counts.items()}
+
+
+def build_matrix(
+    cases: list[Case],
+    pages: UniqueNames,
+    layer_index: dict[str, int],
+    families: dict[str, str],
+    checks: list[str] | None = None,
+) -> Matrix:
+    if checks is None:
+        checks = sorted({c.check for c in cases}, key=check_sort_key)
+    col = {check: i for i, check in enumerate(checks)}
+    per_layer: dict[str, list[Agg | None]] = {}
+    totals: dict[str, Agg] = {}
+    for c in cases:
+        cells = per_layer.setdefault(c.layer, [None] * len(checks))
+        totals.setdefault(c.layer, Agg()).add(c)
+        j = col[c.check]
+        if cells[j] is None:
+            cells[j] = Agg()
+        cells[j].add(c)  # type: ignore[union-attr]
+    grouped: dict[str, list[MatrixRow]] = defaultdict(list)
+    for layer in sorted(per_layer):
+        grouped[families[layer]].append(
+            MatrixRow(layer, pages[layer], layer_index[layer], per_layer[layer], totals[layer])
+        )
+    return Matrix(checks, sorted(grouped.items()))
+
+
+@dataclass
+class DiffRow:
+    key: tuple[str, ...]
+    before: Agg | None
+    now: Agg | None
+    message: str = ""
+    case_idx: int | None = None  # the worst current case, for a link to its details
+
+    @property
+    def layer(self) -> str:
+        return self.key[0]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(zip(DIFF_KEY, self.key))
+
+
+@dataclass
+class Diff:
+    sources: list[str]
+    problems: list[str]
+    new_failures: list[DiffRow]
+    fixed: list[DiffRow]
+    changed: list[DiffRow]
+    appeared: list[DiffRow]
+    disappeared: list[DiffRow]
+    unchanged: int
+
+
+def _by_key(cases: Iterable[Case]) -> dict[tuple[str, ...], tuple[Agg, Case]]:
+    out: dict[tuple[str, ...], tuple[Agg, Case]] = {}
+    for c in cases:
+        if c.key in out:
+            agg, worst = out[c.key]
+            agg.add(c)
+            if rank(c.status) > rank(worst.status):
+                out[c.key] = (agg, c)
+        else:
+            agg = Agg()
+            agg.add(c)
+            out[c.key] = (agg, c)
+    return out
+
+
+def diff(now: ResultSet, before: ResultSet) -> Diff:
+    """Compare two result sets case by case, keyed by (layer, check, oracle, impl, device, dtype)."""
+    cur = _by_key(now.cases)
+    old = _by_key(before.cases)
+    new_failures, fixed, changed, appeared, disappeared = [], [], [], [], []
+    unchanged = 0
+    for key in sorted(set(cur) | set(old)):
+        c_agg, c_case = cur.get(key, (None, None))
+        o_agg = old[key][0] if key in old else None
+        row = DiffRow(
+            key,
+            o_agg,
+            c_agg,
+            c_case.message_first_line if c_case else old[key][1].message_first_line,
+            c_case.idx if c_case else None,
+        )
+        if o_agg is None:
+            appeared.append(row)
+        elif c_agg is None:
+            disappeared.append(row)
+        else:
+            was, is_ = o_agg.worst, c_agg.worst
+            if is_ in BAD_STATUSES and was not in BAD_STATUSES:
+                new_failures.append(row)
+            elif was in BAD_STATUSES | {"xfailed"} and is_ in {"passed", "xpassed"}:
+                fixed.append(row)
+            elif was != is_:
+                changed.append(row)
+            else:
+                unchanged += 1
+    return Diff(
+        sources=[rf.path for rf in before.files],
+        problems=before.problems,
+        new_failures=new_failures,
+        fixed=fixed,
+        changed=changed,
+        appeared=appeared,
+        disappeared=disappeared,
+        unchanged=unchanged,
+    )
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    files: list[ResultFile]
+    fields: list[tuple[str, str]]  # (name, value) for the metadata list
+    started: str
+    finished: str
+    commands: list[str]
+    versions: list[tuple[str, str]]  # package -> version(s), "a | b" where shards disagree
+
+
+_RUN_FIELDS = ("impl", "profile", "oracles", "devices", "dtypes")
+
+
+def run_infos(files: list[ResultFile]) -> list[RunInfo]:
+    by_run: dict[str, list[ResultFile]] = defaultdict(list)
+    for rf in files:
+        by_run[rf.run_id].append(rf)
+    infos = []
+    for run_id, run_files in sorted(by_run.items()):
+        headers = [rf.header for rf in run_files if rf.runs]
+        fields = []
+        for name in _RUN_FIELDS:
+            values = _distinct(_text(h.get(name)) for h in headers)
+            fields.append((name, " | ".join(values) if values else ""))
+        shards = _distinct(rf.shard for rf in run_files if rf.shard)
+        fields.append(("shards present", ", ".join(sorted(shards, key=_shard_key)) or "(unsharded)"))
+        started = min((_text(h.get("started")) for h in headers if h.get("started")), default="")
+        if all(rf.complete for rf in run_files):
+            finished = max((_text(rf.footer.get("finished")) for rf in run_files if rf.footer), default="")
+        else:
+            finished = "incomplete -- at least one file has no end record"
+        versions: dict[str, list[str]] = defaultdict(list)
+        for h in headers:
+            v = h.get("versions")
+            if isinstance(v, dict):
+                for pkg, ver in v.items():
+                    if _text(ver) not in versions[str(pkg)]:
+                        versions[str(pkg)].append(_text(ver))
+            elif v is not None:
+                if _text(v) not in versions["(versions)"]:
+                    versions["(versions)"].append(_text(v))
+        infos.append(
+            RunInfo(
+                run_id=run_id,
+                files=run_files,
+                fields=fields,
+                started=started,
+                finished=finished,
+                commands=_distinct(_text(h.get("command")) for h in headers if h.get("command")),
+                versions=[(pkg, " | ".join(vs)) for pkg, vs in sorted(versions.items())],
+            )
+        )
+    return infos
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _shard_key(label: str) -> tuple[int, int, str]:
+    m = _SHARD_RE.fullmatch(label)
+    return (int(m.group(2)), int(m.group(1)), label) if m else (1 << 30, 0, label)
