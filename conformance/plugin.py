@@ -381,12 +381,12 @@ def _scope_from_item(item: pytest.Item) -> dict[str, Any] | None:
         return None
     check = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else item.name
     param = callspec.params.get("target")
-    if param is not None:
+    if isinstance(param, tuple):
         name, oracle, device, dtype = param
         return {"layer": name, "family": spec_module.lookup(name).family, "check": check, "oracle": oracle,
                 "device": device, "dtype": dtype}
     for key in ("error_rule", "oracle_layer", "oracle_rule"):
-        if key in callspec.params:
+        if isinstance(callspec.params.get(key), tuple):
             s = callspec.params[key][0]
             oracle = callspec.params[key][1] if key != "error_rule" else "-"
             return {"layer": s.name, "family": s.family, "check": check, "oracle": oracle if isinstance(oracle, str) else "-",

@@ -251,12 +251,14 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
     rng = np.random.default_rng(case.seed)
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
     arrays = [rng.standard_normal(shape).astype(np_dtype) for shape in case.input_shapes]
-    fraction = spec.behaviour.get("input_values", {}).get("mask_value_fraction")
-    if fraction:
+    planted = spec.behaviour.get("input_values", {})
+    if planted:
+        # Whole steps equal to the mask value, and single elements equal to it (a step with only
+        # some features equal must stay unmasked).
         value = spec.normalize(case.config).get("mask_value", 0.0)
         for a in arrays:
-            steps = rng.random(a.shape[:-1]) < fraction
-            a[steps] = value
+            a[rng.random(a.shape[:-1]) < planted.get("mask_value_fraction", 0.0)] = value
+            a[rng.random(a.shape) < planted.get("mask_value_element_fraction", 0.0)] = value
     return arrays
 
 
