@@ -24,10 +24,14 @@ test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --strict-registry \
 		--results results/latest -q
 
-# Runs the suite (failures included) and writes reports/html/index.html.
+# Runs the suite (failures included) on keraspec.impl against the live oracles, then Keras 3's own
+# torch backend as a second implementation against the recorded corpus (Keras picks one backend per
+# process), and writes reports/html/index.html from both.
 report: $(STAMP)
 	rm -rf results/report
 	-$(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --results results/report -q conformance/tests
+	-KERAS_BACKEND=torch $(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --results results/report -q \
+		conformance/tests --impl keraspec.conformance.adapters.keras_torch --corpus default -k "not spec_checker"
 	$(VENV)/bin/keraspec report results/report --out reports/html
 
 bench: $(STAMP)

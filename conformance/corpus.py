@@ -69,6 +69,7 @@ class RecordedCase:
     oracle: str
     variants: dict[str, dict[str, Any]]  # variant -> json fields of the OracleRun
     group: str  # npz file stem
+    index: int  # position in the group; array keys start with it
 
 
 class Corpus:
@@ -87,7 +88,7 @@ class Corpus:
         for raw in index["cases"]:
             case = Case(raw["layer"], _decode(raw["config"]), tuple(tuple(s) for s in raw["input_shapes"]),
                         raw["dtype"], raw["seed"], raw["training"])
-            self.recorded.append(RecordedCase(case, raw["oracle"], raw["variants"], raw["group"]))
+            self.recorded.append(RecordedCase(case, raw["oracle"], raw["variants"], raw["group"], raw["index"]))
         self._by_key = {(r.oracle, r.case.key()): r for r in self.recorded}
         self._arrays: dict[str, Any] = {}
 
@@ -105,7 +106,7 @@ class Corpus:
         arrays = self._arrays.get(rec.group)
         if arrays is None:
             arrays = self._arrays[rec.group] = np.load(self.path / f"{rec.group}.npz")
-        prefix = f"{rec.case.seed}/{variant}"
+        prefix = f"{rec.index}/{variant}"
         fields = {k: _decode(v) for k, v in rec.variants[variant].items()}
         counts = fields.pop("counts")
         run = OracleRun(**{k: fields[k] for k in _JSON_FIELDS})
@@ -125,7 +126,7 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
            dtypes: Iterable[str] = ("float32", "float64"), examples: int = 3, seed: int = 0) -> dict[str, Any]:
     """Draw cases from the spec, run the oracle on each, and write the corpus to ``out_dir``."""
     from . import oracle as oracle_module
-    from .harness import Target, applicable_checks, oracle_run
+    from .harness import Target, applicable_checks, oracle_run, uses_input_mask
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,11 +137,9 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
         if layer.input.max_count == 0:
             continue  # nothing to run: such layers are checked on config and shape only
         checks = applicable_checks(layer)
-        variants = [(False, False)]
+        base_variants = [(False, False)]
         if "forward_training" in checks or "gradients" in checks:
-            variants.append((True, False))
-        if "masks" in checks and layer.masking.get("supports"):
-            variants.append((False, True))
+            base_variants.append((True, False))
         for oracle in oracles:
             if not layer.has_oracle(oracle) or not oracle_module.available(oracle):
                 continue
@@ -151,13 +150,16 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                 group = f"{name}-{oracle}-{dtype}"
                 arrays: dict[str, np.ndarray] = {}
                 target = Target(layer, oracle, None, "cpu", dtype)  # type: ignore[arg-type]
-                for case in draw_cases(layer, oracle, dtype, examples, seed):
+                for position, case in enumerate(draw_cases(layer, oracle, dtype, examples, seed)):
                     entry = {"layer": name, "oracle": oracle, "dtype": dtype, "config": _encode(case.config),
                              "input_shapes": [list(s) for s in case.input_shapes], "seed": case.seed,
-                             "training": case.training, "group": group, "variants": {}}
+                             "training": case.training, "group": group, "index": position, "variants": {}}
+                    variants = list(base_variants)
+                    if "masks" in checks and uses_input_mask(layer, case):
+                        variants.append((False, True))
                     for training, with_mask in variants:
                         run = oracle_run(target, case, training, with_mask)
-                        prefix = f"{case.seed}/{variant_name(training, with_mask)}"
+                        prefix = f"{position}/{variant_name(training, with_mask)}"
                         inputs = make_inputs(layer, case)
                         counts = {"inputs": len(inputs)}
                         for i, a in enumerate(inputs):

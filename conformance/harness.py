@@ -400,10 +400,14 @@ def check_gradients(target: Target, case: Case) -> Measurement:
     return m
 
 
+def uses_input_mask(spec: LayerSpec, case: Case) -> bool:
+    """Whether the masks check feeds an input mask: layers that support masking, on sequences."""
+    return bool(spec.masking.get("supports")) and len(case.input_shapes[0]) >= 3
+
+
 def check_masks(target: Target, case: Case) -> Measurement:
     """Output mask (and masked outputs) for an input mask with holes anywhere."""
-    rank_ok = len(case.input_shapes[0]) >= 3 or not target.spec.masking.get("supports")
-    with_mask = bool(target.spec.masking.get("supports")) and rank_ok
+    with_mask = uses_input_mask(target.spec, case)
     run = oracle_run(target, case, training=False, with_mask=with_mask)
     require_oracle_ok(run, case)
     ours = run_ours(target, case, run, training=False, with_mask=with_mask)

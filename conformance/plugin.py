@@ -329,6 +329,13 @@ def _oracle_version(oracle: str) -> str:
 
 # -- sharding ------------------------------------------------------------------------------------
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Under `xdist --dist loadgroup`, every check of one layer/oracle/dtype runs in one worker,
+    # where the memoised oracle runs are shared.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("target") if callspec is not None else None
+        if isinstance(param, tuple):
+            item.add_marker(pytest.mark.xdist_group(name="-".join(param[:2] + param[3:])))
     shard = config.getoption("shard")
     if not shard:
         return

@@ -263,11 +263,13 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
 
 
 def make_mask(case: Case) -> np.ndarray:
-    """A boolean (batch, time) mask with holes anywhere -- not only right padding."""
+    """A boolean mask over every axis but the features (Keras's (batch, time) for sequences), with
+    holes anywhere -- not only right padding."""
     rng = np.random.default_rng(case.seed + 7)
-    shape = case.input_shapes[0][:2]
+    shape = case.input_shapes[0][:-1]
     mask = rng.random(shape) > 0.3
-    mask[:, 0] = True  # keep a step per sample so every sample has data
+    if mask.ndim >= 2:
+        mask[:, 0] = True  # keep a step per sample so every sample has data
     return mask
 
 

@@ -153,7 +153,10 @@ class Layer(torch.nn.Module):
         self._weights: list[_Weight] = []
         self._activity_losses: list[torch.Tensor] = []
         self._device: torch.device | None = None
-        self._call_takes = _call_arguments(type(self))
+        self._compute_dtype = torch_dtype(self.dtype)
+        takes = _call_arguments(type(self))
+        self._call_takes_training, self._call_takes_mask = takes["training"], takes["mask"]
+        self._computes_mask = self.supports_masking or type(self).compute_mask is not Layer.compute_mask
 
     # -- configuration --------------------------------------------------------------------------
     @classmethod
@@ -294,31 +297,43 @@ class Layer(torch.nn.Module):
         return mask if self.supports_masking else None
 
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None, **kwargs: Any) -> Any:
-        """Keras's ``__call__``: check, build once, call, record activity losses, propagate masks."""
-        inputs = self._as_tensors(inputs)
-        self._check_inputs(inputs)
+        """Keras's ``__call__``: check, build once, call, record activity losses, propagate masks.
+
+        This runs on every call, so it stays lean: no attribute writes (``nn.Module.__setattr__``
+        is slow) unless something changed, and the single-tensor case takes a fast path.
+        """
+        if type(inputs) is torch.Tensor:
+            if inputs.dtype != self._compute_dtype and inputs.is_floating_point():
+                inputs = self._cast(inputs)
+        else:
+            inputs = self._as_tensors(inputs)
+        if self.input_spec is not None:
+            self._check_inputs(inputs)
         if not self.built:
-            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-            self._device = first.device
-            with torch.no_grad():
-                self.build(_shape_of(inputs))
-            self.built = True
+            self._build_for(inputs)
         if mask is None:
             mask = _mask_of(inputs)
-        if self._call_takes["training"]:
+        if self._call_takes_training:
             kwargs["training"] = bool(training)
-        if self._call_takes["mask"]:
+        if self._call_takes_mask:
             kwargs["mask"] = mask
         outputs = self.call(inputs, **kwargs)
-        self._activity_losses = []
         if self.activity_regularizer is not None:
-            for out in outputs if isinstance(outputs, (list, tuple)) else (outputs,):
-                self._activity_losses.append(self.activity_regularizer(out) / out.shape[0])
-        if mask is not None or self.supports_masking or type(self).compute_mask is not Layer.compute_mask:
-            out_mask = self.compute_mask(inputs, mask)
-            if out_mask is not None and isinstance(outputs, torch.Tensor):
-                outputs._keras_mask = out_mask
+            outs = outputs if isinstance(outputs, (list, tuple)) else (outputs,)
+            self.__dict__["_activity_losses"] = [self.activity_regularizer(o) / o.shape[0] for o in outs]
+        if (mask is not None or self._computes_mask) and isinstance(outputs, torch.Tensor):
+            if getattr(outputs, "_keras_mask", None) is None or outputs is inputs:
+                out_mask = self.compute_mask(inputs, mask)
+                if out_mask is not None:
+                    outputs._keras_mask = out_mask
         return outputs
+
+    def _build_for(self, inputs: Any) -> None:
+        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        self._device = first.device
+        with torch.no_grad():
+            self.build(_shape_of(inputs))
+        self.built = True
 
     def _as_tensors(self, inputs: Any) -> Any:
         if isinstance(inputs, torch.Tensor):
@@ -331,13 +346,11 @@ class Layer(torch.nn.Module):
 
     def _cast(self, x: torch.Tensor) -> torch.Tensor:
         # Keras autocasts floating inputs to the layer's compute dtype; other dtypes pass as they are.
-        if x.is_floating_point():
-            target = torch_dtype(self.dtype)
-            if x.dtype != target:
-                mask = getattr(x, "_keras_mask", None)
-                x = x.to(target)
-                if mask is not None:
-                    x._keras_mask = mask
+        if x.is_floating_point() and x.dtype != self._compute_dtype:
+            mask = getattr(x, "_keras_mask", None)
+            x = x.to(self._compute_dtype)
+            if mask is not None:
+                x._keras_mask = mask
         return x
 
     def _check_inputs(self, inputs: Any) -> None:

@@ -146,7 +146,9 @@ class Masking(Layer):
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)
-        return torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
+        outputs = torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
+        outputs._keras_mask = keep.squeeze(-1)  # computed once here; the base does not redo it
+        return outputs
 
 
 class ActivityRegularization(Layer):

@@ -147,6 +147,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     tests = Path(harness.__file__).parent / "tests"
     argv = [str(tests), "--corpus", args.corpus, "-q", "-p", "no:cacheprovider"]
+    if not any(a.startswith("--hypothesis-profile") for a in args.pytest_args):
+        argv.append("--hypothesis-profile=ci")
     for device in args.device or []:
         argv += ["--device", device]
     return int(pytest.main(argv + args.pytest_args))
@@ -174,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("replay", help="check the implementation against a recorded corpus (no TensorFlow needed)")
     p.add_argument("--corpus", default="default")
     p.add_argument("--device", action="append", help="cpu and/or cuda")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest arguments")
-    p.set_defaults(func=_cmd_replay)
+    p.set_defaults(func=_cmd_replay, passes_through=True)
     p = sub.add_parser("report", help="build the HTML report from results files", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_report)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
     try:
         return int(args.func(args))
     except UnknownLayerError as exc:

@@ -41,10 +41,11 @@ class KerasTorchLayer:
         return self
 
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
-        kwargs: dict[str, Any] = {"training": training}
         if mask is not None:
-            kwargs["mask"] = mask
-        return self.layer(inputs, **kwargs)
+            # Keras takes masks from the tensor, as a previous layer would have left them.
+            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            first._keras_mask = mask
+        return self.layer(inputs, training=training)
 
     @property
     def weight_names(self) -> list[str]:
