@@ -416,8 +416,17 @@ def check_masks(target: Target, case: Case) -> Measurement:
                              f"oracle {'absent' if run.output_mask is None else 'present'}")
     m = Measurement()
     if run.output_mask is not None:
-        m.add(compare(ours.output_mask.astype(np.float64), run.output_mask.astype(np.float64),
-                      tolerance(case.dtype, target.device, "exact"), "output mask"))
+        exact = tolerance(case.dtype, target.device, "exact")
+        m.add(compare(ours.output_mask.astype(np.float64), run.output_mask.astype(np.float64), exact, "output mask"))
+        # compute_mask is public API too: it must agree with the mask the call attached.
+        device = torch.device(target.device)
+        tensors = [torch.tensor(a, device=device) for a in make_inputs(target.spec, case)]
+        in_mask = torch.tensor(make_mask(case), device=device) if with_mask else None
+        direct = ours.layer.compute_mask(tensors if len(tensors) > 1 else tensors[0], in_mask)
+        if direct is None:
+            raise AssertionError("compute_mask returned None, but the oracle produces an output mask")
+        m.add(compare(direct.detach().cpu().numpy().astype(np.float64), run.output_mask.astype(np.float64),
+                      exact, "compute_mask"))
     for i, (got, want) in enumerate(zip(ours.outputs, run.outputs)):
         m.add(compare(got, want, _tol(target, case), f"masked output {i}"))
     return m
