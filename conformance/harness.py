@@ -26,7 +26,7 @@ from .tolerance import Comparison, Tolerance, compare, tolerance
 DEFAULT_IMPL = "keraspec.impl.layers"
 
 #: Every check, in report order.
-CHECKS = ("config", "errors", "shapes", "weights", "forward", "forward_training", "gradients", "masks")
+CHECKS = ("config", "errors", "input_errors", "shapes", "weights", "forward", "forward_training", "gradients", "masks")
 
 
 class NotImplementedLayer(Exception):
@@ -94,7 +94,7 @@ def applicable_checks(spec: LayerSpec) -> list[str]:
     """The checks the spec says apply to a layer."""
     out = ["config", "shapes"]
     if spec.input.max_count > 0:
-        out += ["weights", "forward", "gradients"]
+        out += ["weights", "input_errors", "forward", "gradients"]
         if spec.training != "stochastic":
             out.append("forward_training")
         if spec.masking.get("supports") or spec.masking.get("output"):
@@ -432,7 +432,65 @@ def check_masks(target: Target, case: Case) -> Measurement:
     return m
 
 
+def _bad_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, list[int], str]]:
+    """Inputs the spec says a layer built on ``case`` must refuse: (what, shape, dtype)."""
+    shape = list(case.input_shapes[0])
+    env = spec.env(spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
+    i = spec.input
+    allowed_ranks = {int(i.rank(env))} if i.rank is not None else set(range(i.min_rank, i.max_rank + 1))
+    out = []
+    for rank in (len(shape) + 1, len(shape) - 1):
+        # A fixed rank is Keras's own rule; a {min, max} range bounds the draws unless enforce_min.
+        refused = i.rank is not None and rank not in allowed_ranks or (i.enforce_min_rank and rank < i.min_rank)
+        if rank >= 1 and refused:
+            out.append((f"rank {rank}", (shape + [2])[:rank] if rank > len(shape) else shape[:rank], case.dtype))
+    # An axis the weights are sized from (the channels) must keep its size once built.
+    symbolic = [(None, *s[1:]) for s in case.input_shapes]
+    weights = spec.weight_shapes(case.config, symbolic[0])
+    for axis in range(1, len(shape)):
+        bigger = list(symbolic[0])
+        bigger[axis] = shape[axis] + 1
+        try:
+            changed = spec.weight_shapes(case.config, tuple(bigger)) != weights
+        except Exception:  # noqa: BLE001 - a size the rules cannot take is a refused size too
+            changed = True
+        if changed and weights:
+            wrong = list(shape)
+            wrong[axis] += 1
+            out.append((f"axis {axis} size {wrong[axis]}", wrong, case.dtype))
+    return out
+
+
+def check_input_errors(target: Target, case: Case) -> Measurement:
+    """Built on one input, the layer refuses a wrong rank or channel size with a ValueError or
+    TypeError naming the layer and the received shape -- never an obscure torch error."""
+    if len(case.input_shapes) != 1:
+        return Measurement()
+    run = oracle_run(target, case, training=False)
+    require_oracle_ok(run, case)
+    layer = run_ours(target, case, run, training=False).layer
+    problems = []
+    for what, shape, dtype in _bad_inputs(target.spec, case):
+        x = torch.zeros(shape, dtype=getattr(torch, dtype), device=torch.device(target.device))
+        try:
+            layer(x)
+        except (ValueError, TypeError) as exc:
+            text = str(exc)
+            names_layer = target.spec.name in text or getattr(layer, "name", "\0") in text
+            received = str(tuple(shape)) in text or dtype in text
+            if not (names_layer and received):
+                problems.append(f"{what}: the error does not name the layer and what it received: {text}")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{what}: {type(exc).__name__} instead of ValueError/TypeError: {str(exc)[:300]}")
+        else:
+            problems.append(f"{what}: input of shape {tuple(shape)} and dtype {dtype} was accepted")
+    if problems:
+        raise AssertionError("; ".join(problems))
+    return Measurement()
+
+
 CHECK_FUNCTIONS: dict[str, Callable[[Target, Case], Measurement]] = {
+    "input_errors": check_input_errors,
     "config": check_config,
     "shapes": check_shapes,
     "weights": check_weights,

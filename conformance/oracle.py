@@ -141,9 +141,20 @@ class KerasOnTensorFlow:
         input_mask: np.ndarray | None = None,
     ) -> OracleRun:
         """Build, (re)set weights, run forward and backward once.  Weights are drawn from
-        ``weight_seed`` unless given, so every weight (biases too) is exercised."""
+        ``weight_seed`` unless given, so every weight (biases too) is exercised.
+
+        Where the spec says the oracle cannot run a layout (TensorFlow has no channels_first
+        conv/pooling kernels on CPU) and names the equivalent it can run, the oracle runs that on
+        transposed data and everything is reported back in the requested layout.  Keras's weight
+        layout does not depend on data_format, so the weights are the same.
+        """
         tf = self.tf
         result = OracleRun()
+        swap = (layer.behaviour.get("oracle_layout", {}).get(config.get("data_format"))
+                == "transpose_to_channels_last")
+        if swap:
+            config = {**config, "data_format": "channels_last"}
+            inputs = [_channels_last(x) for x in inputs]
         try:
             obj = self.construct(layer, config, dtype)
             result.config = obj.get_config()
@@ -175,7 +186,9 @@ class KerasOnTensorFlow:
                 out = obj(arg, training=training)
                 outs = out if isinstance(out, (list, tuple)) else [out]
                 rng = np.random.default_rng(cotangent_seed)
-                cots = [rng.standard_normal(tuple(o.shape)) for o in outs]
+                # The cotangent is drawn in the requested layout, as the implementation draws it.
+                cots = [rng.standard_normal(_shape_first(tuple(o.shape)) if swap else tuple(o.shape)) for o in outs]
+                cots = [_channels_last(c) for c in cots] if swap else cots
                 loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64) * c) for o, c in zip(outs, cots)])
             sources = variables + list(obj.trainable_weights)
             grads = tape.gradient(loss, sources)
@@ -186,12 +199,21 @@ class KerasOnTensorFlow:
             result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
             result.losses = [float(np.array(v)) for v in obj.losses]
             result.updated_weights = [np.array(w) for w in obj.get_weights()]
+            if swap:
+                result.outputs = [_channels_first(o) for o in result.outputs]
+                result.grad_inputs = [_channels_first(g) for g in result.grad_inputs]
+                if isinstance(result.output_shape, tuple):
+                    result.output_shape = _shape_first(result.output_shape)
+                result.config = {**result.config, "data_format": "channels_first"}
         except Exception as exc:  # noqa: BLE001 - the oracle's own error is a result here
             result.error = f"{type(exc).__name__}: {exc}"
         return result
 
     def rejects(self, layer: LayerSpec, config: Mapping[str, Any], inputs: Sequence[np.ndarray]) -> str | None:
         """The error the oracle raises for this config (at construction, build or call), or None."""
+        if layer.behaviour.get("oracle_layout", {}).get(config.get("data_format")) == "transpose_to_channels_last":
+            config = {**config, "data_format": "channels_last"}
+            inputs = [_channels_last(x) for x in inputs]
         try:
             obj = self.construct(layer, config)
             arg: Any = [self.to_tensor(x) for x in inputs]
@@ -199,6 +221,18 @@ class KerasOnTensorFlow:
         except Exception as exc:  # noqa: BLE001
             return f"{type(exc).__name__}: {exc}"
         return None
+
+
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1)) if a.ndim > 2 else a
+
+
+def _channels_first(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if a.ndim > 2 else a
+
+
+def _shape_first(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (shape[0], shape[-1], *shape[1:-1]) if len(shape) > 2 else shape
 
 
 def _random_like(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:

@@ -47,6 +47,8 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not inputs.is_floating_point():
+            inputs = inputs.to(self.kernel.dtype)  # Keras promotes integer inputs to the kernel's dtype
         # F.linear wants (out, in); the transpose of the (in, out) kernel is a free view.
         return self.activation(F.linear(inputs, self.kernel.t(), self.bias))
 

@@ -161,6 +161,8 @@ class InputSpec:
     rank: Expr | None  # exact rank, if fixed by the config
     min_rank: int
     max_rank: int
+    #: Whether min_rank is Keras's own limit (checked by the layer) rather than a bound on draws.
+    enforce_min_rank: bool
     dtypes: tuple[str, ...]
     #: Per-axis lower bounds on drawn sizes, e.g. a kernel that must fit: list-valued expression.
     min_sizes: Expr | None
@@ -262,6 +264,7 @@ class LayerSpec:
             rank=rank_expr,
             min_rank=min_rank,
             max_rank=max_rank,
+            enforce_min_rank=bool(rank.get("enforce_min", False)) if isinstance(rank, Mapping) else True,
             dtypes=tuple(d.get("dtypes", ("float32", "float64"))),
             min_sizes=compile_expr(d["min_sizes"]) if "min_sizes" in d else None,
             same_shape=d.get("same_shape", False),

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume
 
 from keraspec.conformance.harness import NotImplementedLayer, check_error
-from keraspec.conformance.plugin import run_property
+from keraspec.conformance.plugin import run_property, run_target_check
 from keraspec.conformance.strategies import invalid_cases
 
 
@@ -25,3 +25,7 @@ def test_errors(request, error_rule, impl_under_test):
     scope = {"layer": layer_spec.name, "family": layer_spec.family, "check": "errors", "oracle": "-",
              "device": "cpu", "dtype": "-", "test_id": request.node.nodeid, "rule": rule.id}
     run_property(request, invalid_cases(layer_spec, rule), body, lambda ex: {**ex[0].describe(), "rule": ex[1].id}, scope)
+
+
+def test_input_errors(request, target):
+    run_target_check(request, target, "input_errors")

@@ -49,7 +49,11 @@ MUTANTS = textwrap.dedent(
 
 
     class RepeatVector(core.RepeatVector):
-        """Serializes n under another value."""
+        """Serializes n under another value, and forgets to check the input's rank."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.input_spec = None
 
         def get_config(self):
             return {**super().get_config(), "n": self.n + 1}
@@ -70,7 +74,7 @@ EXPECTED = {
     "Dense": ({"forward", "gradients"}, "config"),
     "Permute": ({"shapes"}, "forward"),
     "Masking": ({"masks"}, "config"),
-    "RepeatVector": ({"config"}, "forward"),
+    "RepeatVector": ({"config", "input_errors"}, "forward"),
     "ActivityRegularization": ({"forward"}, "shapes"),
 }
 
@@ -81,7 +85,7 @@ def test_every_mutant_is_caught(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(tmp_path), KERASPEC_RUN_ID="mutants")
     cmd = [sys.executable, "-m", "pytest", str(REPO / "conformance" / "tests"), "-q", "-p", "no:randomly",
            "--impl", "mutant_impl", "--layers", ",".join(EXPECTED), "--oracle", "keras3", "--dtype", "float64",
-           "--checks", "config,shapes,forward,gradients,masks", "--hypothesis-profile=ci", "--results", str(results),
+           "--checks", "config,shapes,forward,gradients,masks,input_errors", "--hypothesis-profile=ci", "--results", str(results),
            "-k", "not spec_checker"]
     subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     records = [json.loads(line) for f in results.glob("*.jsonl") for line in f.read_text().splitlines()]
