@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from keraspec.spec import LayerSpec
+from keraspec.spec.expr import compile_expr
 
 from . import oracle as oracles
 from .strategies import Case, make_inputs, make_mask
@@ -26,7 +28,8 @@ from .tolerance import Comparison, Tolerance, compare, tolerance
 DEFAULT_IMPL = "keraspec.impl.layers"
 
 #: Every check, in report order.
-CHECKS = ("config", "errors", "input_errors", "shapes", "weights", "forward", "forward_training", "gradients", "masks")
+CHECKS = ("config", "errors", "input_errors", "shapes", "weights", "forward", "forward_training", "gradients", "masks",
+          "stochastic")
 
 
 class NotImplementedLayer(Exception):
@@ -97,6 +100,8 @@ def applicable_checks(spec: LayerSpec) -> list[str]:
         out += ["weights", "input_errors", "forward", "gradients"]
         if spec.training != "stochastic":
             out.append("forward_training")
+        else:
+            out.append("stochastic")
         if spec.masking.get("supports") or spec.masking.get("output"):
             out.append("masks")
     return out
@@ -212,8 +217,6 @@ def _tol(target: Target, case: Case, gradient: bool = False) -> Tolerance:
     numerics = target.spec.numerics
     length = 1
     if "length" in numerics:
-        from keraspec.spec.expr import compile_expr
-
         env = target.spec.env(target.spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
         length = int(compile_expr(numerics["length"])(env) or 1)
     op_class = numerics.get("op_class", "elementwise")
@@ -385,9 +388,11 @@ def check_forward_training(target: Target, case: Case) -> Measurement:
 
 def check_gradients(target: Target, case: Case) -> Measurement:
     """d(sum(output * cotangent)) w.r.t. every input and trainable weight."""
-    run = oracle_run(target, case, training=case.training)
+    # A stochastic layer's training draws differ by construction; its gradients are compared in inference.
+    training = case.training and target.spec.training != "stochastic"
+    run = oracle_run(target, case, training=training)
     require_oracle_ok(run, case)
-    ours = run_ours(target, case, run, training=case.training)
+    ours = run_ours(target, case, run, training=training)
     m = Measurement()
     tol = _tol(target, case, gradient=True)
     for i, (got, want) in enumerate(zip(ours.grad_inputs, run.grad_inputs)):
@@ -489,7 +494,118 @@ def check_input_errors(target: Target, case: Case) -> Measurement:
     return Measurement()
 
 
+#: Statistical checks: independent random draws per test, and the |z| bound (two-sided p ~ 5.7e-7
+#: per test, so a correct layer fails about once in a million runs, while a wrong rate or scale by
+#: a few percent is caught: at n=4000 one binomial standard error of a rate of 0.5 is 0.8%).
+STOCHASTIC_DRAWS = 4000
+Z_BOUND = 5.0
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _z_rate(hits: int, n: int, p: float) -> float:
+    if p in (0.0, 1.0):
+        return 0.0 if hits == round(n * p) else math.inf
+    return (hits - n * p) / math.sqrt(n * p * (1 - p))
+
+
+def _stochastic_setup(spec: LayerSpec, case: Case) -> tuple[dict[str, Any], np.ndarray, list[int], Mapping[str, Any]]:
+    """A large input with at least STOCHASTIC_DRAWS independent draws, and the broadcast axes."""
+    beh = spec.behaviour["stochastic"]
+    shape = list(case.input_shapes[0])
+    env = spec.env(spec.normalize(case.config), [(None, *shape[1:])])
+    broadcast = sorted(int(a) % len(shape) for a in compile_expr(beh.get("broadcast_axes", "[]"))(env))
+    per_sample = int(np.prod([shape[a] for a in range(1, len(shape)) if a not in broadcast]))
+    if 0 not in broadcast:
+        shape[0] = max(shape[0], -(-STOCHASTIC_DRAWS // per_sample))
+    config = dict(case.config)
+    if "noise_shape" in config and config["noise_shape"] is not None:
+        config["noise_shape"] = tuple(None if i == 0 and d is not None and d != 1 else d
+                                      for i, d in enumerate(config["noise_shape"]))
+    rng = np.random.default_rng(case.seed)
+    # Magnitudes in [0.5, 1.5] with random signs: no input is 0, so a dropped element is visible.
+    x = (rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)).astype(
+        np.float64 if case.dtype == "float64" else np.float32)
+    return config, x, broadcast, {k: compile_expr(v)(env) for k, v in beh.items() if k in ("rate", "stddev")}
+
+
+def _stochastic_problems(kind: str, x: np.ndarray, y: np.ndarray, broadcast: list[int], params: Mapping[str, Any],
+                         tol: Tolerance, who: str) -> list[str]:
+    problems: list[str] = []
+    # One entry per independent draw: index 0 along every broadcast axis.
+    first = tuple(slice(0, 1) if a in broadcast else slice(None) for a in range(x.ndim))
+    if kind in ("dropout", "alpha_dropout"):
+        rate = float(params["rate"])
+        if kind == "dropout":
+            dropped_value, kept = 0.0, x / (1 - rate) if rate < 1 else x
+        else:
+            alpha_p = -_SELU_ALPHA * _SELU_SCALE
+            a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+            dropped_value, kept = a * alpha_p + (-a * alpha_p * rate), a * x + (-a * alpha_p * rate)
+        dropped = np.isclose(y, dropped_value, rtol=0, atol=tol.atol + tol.rtol * abs(dropped_value))
+        if kind == "dropout":
+            dropped = y == 0
+        draws = dropped[first]
+        z = _z_rate(int(draws.sum()), draws.size, rate)
+        if abs(z) > Z_BOUND:
+            problems.append(f"{who}: dropped fraction {draws.mean():.4f} over {draws.size} draws, rate {rate} (z={z:.1f})")
+        c = compare(np.where(dropped, kept, y), kept, tol, f"{who}: kept values (x / (1 - rate) for dropout)")
+        if not c.ok:
+            problems.append(c.detail)
+        for axis in broadcast:
+            if not (dropped == dropped.take([0], axis=axis)).all():
+                problems.append(f"{who}: drops differ along axis {axis}, which shares one draw")
+    elif kind in ("gaussian_noise", "gaussian_dropout"):
+        if kind == "gaussian_noise":
+            noise, sigma, mean = (y - x)[first], float(params["stddev"]), 0.0
+        else:
+            rate = float(params["rate"])
+            noise, sigma, mean = (y / x)[first], math.sqrt(rate / (1 - rate)), 1.0
+        n = noise.size
+        z_mean = (noise.mean() - mean) / (sigma / math.sqrt(n)) if sigma > 0 else 0.0
+        z_var = (noise.var(ddof=1) / sigma**2 - 1) / math.sqrt(2 / (n - 1)) if sigma > 0 else 0.0
+        if abs(z_mean) > Z_BOUND or abs(z_var) > Z_BOUND:
+            problems.append(f"{who}: noise mean {noise.mean():.4g} (want {mean}), std {noise.std():.4g} (want {sigma:.4g}) "
+                            f"over {n} draws (z={z_mean:.1f}, {z_var:.1f})")
+    else:
+        problems.append(f"unknown stochastic kind {kind!r} in the spec")
+    return problems
+
+
+def check_stochastic(target: Target, case: Case) -> Measurement:
+    """Inference is the identity; in training the noise has the spec's statistics (ours, and the
+    oracle's when it is live); a seed makes ours reproducible."""
+    spec = target.spec
+    kind = spec.behaviour["stochastic"]["kind"]
+    config, x, broadcast, params = _stochastic_setup(spec, case)
+    device = torch.device(target.device)
+    layer = construct_ours(target, config)
+    if hasattr(layer, "to"):
+        layer = layer.to(device)
+    xt = torch.tensor(x, device=device)
+    m = Measurement()
+    with torch.no_grad():
+        m.add(compare(layer(xt, training=False).cpu().numpy(), x, tolerance(case.dtype, target.device, "exact"),
+                      "inference output vs input"))
+        y = layer(xt, training=True).cpu().double().numpy()
+    tol = tolerance(case.dtype, target.device, "elementwise")
+    problems = _stochastic_problems(kind, x.astype(np.float64), y, broadcast, params, tol, "ours")
+    if not replaying():
+        y_oracle = oracles.get(target.oracle).sample(spec, config, x, case.dtype, training=True).astype(np.float64)
+        problems += [p + " (a spec bug?)" for p in
+                     _stochastic_problems(kind, x.astype(np.float64), y_oracle, broadcast, params, tol, f"oracle {target.oracle}")]
+    if "seed" in spec.params:
+        with torch.no_grad():
+            a = construct_ours(target, {**config, "seed": 1234}).to(device)(xt, training=True)
+            b = construct_ours(target, {**config, "seed": 1234}).to(device)(xt, training=True)
+        if not torch.equal(a, b):
+            problems.append("two layers with seed=1234 gave different training outputs")
+    if problems:
+        raise AssertionError("; ".join(problems))
+    return m
+
+
 CHECK_FUNCTIONS: dict[str, Callable[[Target, Case], Measurement]] = {
+    "stochastic": check_stochastic,
     "input_errors": check_input_errors,
     "config": check_config,
     "shapes": check_shapes,

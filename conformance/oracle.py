@@ -209,6 +209,11 @@ class KerasOnTensorFlow:
             result.error = f"{type(exc).__name__}: {exc}"
         return result
 
+    def sample(self, layer: LayerSpec, config: Mapping[str, Any], x: np.ndarray, dtype: str, training: bool) -> np.ndarray:
+        """One forward call on ``x``, for statistical checks of stochastic layers."""
+        obj = self.construct(layer, config, dtype)
+        return np.array(obj(self.to_tensor(x), training=training))
+
     def rejects(self, layer: LayerSpec, config: Mapping[str, Any], inputs: Sequence[np.ndarray]) -> str | None:
         """The error the oracle raises for this config (at construction, build or call), or None."""
         if layer.behaviour.get("oracle_layout", {}).get(config.get("data_format")) == "transpose_to_channels_last":

@@ -222,7 +222,12 @@ def _input_dependent(draw: st.DrawFn, spec: LayerSpec, config: dict[str, Any], s
         if not source:
             continue
         dims = compile_expr(source)(spec.env(spec.normalize(config), [(None, *s[1:]) for s in shapes]))
-        if p.draw.get("kind") == "reshape_of":
+        if p.draw.get("kind") == "broadcast_of":
+            # Each entry either matches the input's size or is 1 (shared along that axis).
+            config[name] = tuple(
+                draw(st.sampled_from([d, 1]) if d is not None else st.sampled_from([None, 1]), label=f"{name}[{i}]")
+                for i, d in enumerate(dims))
+        elif p.draw.get("kind") == "reshape_of":
             total = int(np.prod(dims))
             target = list(draw(st.sampled_from(_factorizations(total)), label=f"{name} factors"))
             if draw(st.booleans(), label=f"{name} uses -1"):

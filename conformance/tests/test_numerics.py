@@ -13,3 +13,7 @@ def test_forward_training(request, target):
 
 def test_gradients(request, target):
     run_target_check(request, target, "gradients")
+
+
+def test_stochastic(request, target):
+    run_target_check(request, target, "stochastic")
