@@ -80,6 +80,8 @@ class _State:
         self.registry = registry.load()
         self.strict = config.getoption("strict_registry")
         self.writer: ResultsWriter | None = None
+        self.results_path: str | None = None
+        self.header: dict[str, Any] = {}
         self.profile = config.getoption("hypothesis_profile", default=None) or "default"
         self.corpus = None
         corpus_path = config.getoption("corpus")
@@ -133,12 +135,13 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = os.environ.get("KERASPEC_RUN_ID") or getattr(config, "workerinput", {}).get("keraspec_run_id") or uuid.uuid4().hex[:12]
     os.environ["KERASPEC_RUN_ID"] = run_id
     if hasattr(config, "workerinput") or not _uses_xdist(config):
-        path = os.path.join(config.getoption("results"), f"{run_id}-shard{shard.replace('/', 'of')}-{worker}.jsonl")
-        st_.writer = ResultsWriter(path, {
+        # Opened on the first conformance case, so runs of other tests leave no results file.
+        st_.results_path = os.path.join(config.getoption("results"), f"{run_id}-shard{shard.replace('/', 'of')}-{worker}.jsonl")
+        st_.header = {
             "run_id": run_id, "shard": shard, "worker": worker, "started": _now(), "impl": st_.impl_name,
             "oracles": st_.oracles, "devices": st_.devices, "dtypes": st_.dtypes, "profile": st_.profile,
             "versions": _versions(), "command": " ".join(shlex.quote(a) for a in sys.argv),
-        })
+        }
 
 
 def _uses_xdist(config: pytest.Config) -> bool:
@@ -355,7 +358,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()
     st_ = state(item.config)
-    if st_.writer is None:
+    if st_.results_path is None:
         return
     if not (report.when == "call" or (report.when == "setup" and report.skipped)):
         return
@@ -363,6 +366,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     scope = info.get("scope") or _scope_from_item(item)
     if scope is None:
         return
+    if st_.writer is None:
+        st_.writer = ResultsWriter(st_.results_path, st_.header)
     status = _status(report, info)
     message = ""
     if report.failed or hasattr(report, "wasxfail"):
@@ -432,7 +437,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if st_ is None or hasattr(config, "workerinput"):
         return
     unused = [e.id for e in st_.registry if not e.matched]
-    if unused and not _uses_xdist(config):
+    if unused and st_.writer is not None and not _uses_xdist(config):
         terminalreporter.write_line(f"keraspec: known-mismatch entries that matched nothing in this run: {', '.join(unused)}")
     if st_.writer is not None:
         terminalreporter.write_line(f"keraspec: results written to {st_.writer.path}")

@@ -84,13 +84,21 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def read_results(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Read one results file: (run headers, case records, problems such as a missing footer)."""
-    runs: list[dict[str, Any]] = []
-    cases: list[dict[str, Any]] = []
-    problems: list[str] = []
-    ended = False
-    with open(path, encoding="utf-8") as fh:
+@dataclass
+class ResultsFile:
+    """One results file as read back: headers, cases, footer, and what is wrong with it."""
+
+    runs: list[dict[str, Any]]
+    cases: list[dict[str, Any]]
+    footer: dict[str, Any] | None
+    problems: list[str]
+
+
+def read_results(path: str | os.PathLike[str]) -> ResultsFile:
+    """Read one results file.  Nothing is dropped silently: a line that is not a record, a record of
+    an unknown kind, a missing or miscounting footer each add a problem; the cases read still count."""
+    out = ResultsFile([], [], None, [])
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
@@ -98,22 +106,24 @@ def read_results(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], li
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                problems.append(f"{path}: line {lineno} is not valid JSON (truncated write?)")
+                out.problems.append(f"{path}: line {lineno} is not valid JSON (truncated write?)")
                 continue
             if not isinstance(record, dict):
-                problems.append(f"{path}: line {lineno} is JSON but not a record")
+                out.problems.append(f"{path}: line {lineno} is JSON but not a record")
                 continue
             kind = record.get("kind")
             if kind == "run":
-                runs.append(record)
+                out.runs.append(record)
             elif kind == "case":
-                cases.append(record)
+                out.cases.append(record)
             elif kind == "end":
-                ended = True
-                if record.get("count") != sum(1 for c in cases if c.get("kind") == "case"):
-                    problems.append(f"{path}: footer counts {record.get('count')} cases, file has {len(cases)}")
-    if not runs:
-        problems.append(f"{path}: no run header")
-    if not ended:
-        problems.append(f"{path}: no end record -- the run was interrupted or the file is truncated")
-    return runs, cases, problems
+                out.footer = record
+            else:
+                out.problems.append(f"{path}: line {lineno} has unknown kind {kind!r}; record ignored")
+    if not out.runs:
+        out.problems.append(f"{path}: no run header")
+    if out.footer is None:
+        out.problems.append(f"{path}: no end record -- the run was interrupted or the file is truncated")
+    elif out.footer.get("count") != len(out.cases):
+        out.problems.append(f"{path}: footer counts {out.footer.get('count')} cases, file has {len(out.cases)}")
+    return out

@@ -273,72 +273,6 @@ def _as_float(value: Any) -> tuple[float | None, bool]:
     return None, False
 
 
-def _scan_records(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
-    """The footer, and problems for records ``read_results`` passes over without a word.
-
-    read_results reports a missing footer but does not return it (the report needs `finished`),
-    and it skips records of an unknown kind silently.
-    """
-    footer = None
-    problems: list[str] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # already reported by read_results
-            if not isinstance(record, dict):
-                continue
-            kind = record.get("kind")
-            if kind == "end":
-                footer = record
-            elif kind not in ("run", "case"):
-                problems.append(f"{path}: line {lineno} has unknown kind {kind!r}; record ignored")
-    return footer, problems
-
-
-def _tolerant_read(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """The same contract as ``read_results``, but skipping (and reporting) non-object lines."""
-    runs: list[dict[str, Any]] = []
-    cases: list[dict[str, Any]] = []
-    problems: list[str] = []
-    footer_count: Any = None
-    ended = False
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                problems.append(f"{path}: line {lineno} is not valid JSON (truncated write?)")
-                continue
-            if not isinstance(record, dict):
-                problems.append(f"{path}: line {lineno} is JSON but not a record object")
-                continue
-            kind = record.get("kind")
-            if kind == "run":
-                runs.append(record)
-            elif kind == "case":
-                cases.append(record)
-            elif kind == "end":
-                ended = True
-                footer_count = record.get("count")
-            else:
-                problems.append(f"{path}: line {lineno} has unknown kind {kind!r}; record ignored")
-    if ended and footer_count != len(cases):
-        problems.append(f"{path}: footer counts {footer_count} cases, file has {len(cases)}")
-    if not runs:
-        problems.append(f"{path}: no run header")
-    if not ended:
-        problems.append(f"{path}: no end record -- the run was interrupted or the file is truncated")
-    return runs, cases, problems
-
-
 def expand_paths(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
     """Files as given, directories as their ``*.jsonl`` files; plus problems for what is unusable."""
     files: list[Path] = []
@@ -372,14 +306,8 @@ def load(paths: Iterable[Path | str], expected_shards: int | None = None) -> Res
     notes: list[str] = []
     for path in file_paths:
         try:
-            footer, extra_problems = _scan_records(path)
-            try:
-                runs, raw_cases, file_problems = read_results(path)
-                file_problems = list(file_problems) + extra_problems
-            except (AttributeError, TypeError):
-                # read_results assumes every JSON line is an object; a stray scalar or array
-                # line must not cost us the rest of the file.
-                runs, raw_cases, file_problems = _tolerant_read(path)
+            read = read_results(path)
+            runs, raw_cases, footer, file_problems = read.runs, read.cases, read.footer, read.problems
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: could not be read ({type(exc).__name__}: {exc})")
             files.append(ResultFile(str(path), [], None, 0, [], readable=False))
