@@ -134,7 +134,7 @@ def oracle_run(target: Target, case: Case, training: bool, with_mask: bool = Fal
         return _ORACLE_CACHE[key]
     adapter = oracles.get(target.oracle)
     inputs = make_inputs(target.spec, case)
-    mask = make_mask(case) if with_mask else None
+    mask = make_mask(target.spec, case) if with_mask else None
     run = adapter.run(target.spec, case.config, inputs, case.dtype, training,
                       weight_seed=case.seed + 1, cotangent_seed=case.seed + 2, input_mask=mask)
     _ORACLE_CACHE[key] = run
@@ -180,7 +180,7 @@ def run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool,
     arg: Any = tensors if len(tensors) > 1 else tensors[0]
     kwargs: dict[str, Any] = {"training": training}
     if with_mask:
-        kwargs["mask"] = torch.tensor(make_mask(case), device=device)
+        kwargs["mask"] = torch.tensor(make_mask(target.spec, case), device=device)
     out = layer(arg, **kwargs)
     outs = list(out) if isinstance(out, (list, tuple)) else [out]
     rng = np.random.default_rng(case.seed + 2)
@@ -426,7 +426,7 @@ def check_masks(target: Target, case: Case) -> Measurement:
         # compute_mask is public API too: it must agree with the mask the call attached.
         device = torch.device(target.device)
         tensors = [torch.tensor(a, device=device) for a in make_inputs(target.spec, case)]
-        in_mask = torch.tensor(make_mask(case), device=device) if with_mask else None
+        in_mask = torch.tensor(make_mask(target.spec, case), device=device) if with_mask else None
         direct = ours.layer.compute_mask(tensors if len(tensors) > 1 else tensors[0], in_mask)
         if direct is None:
             raise AssertionError("compute_mask returned None, but the oracle produces an output mask")
@@ -518,13 +518,15 @@ def _stochastic_setup(spec: LayerSpec, case: Case) -> tuple[dict[str, Any], np.n
     if 0 not in broadcast:
         shape[0] = max(shape[0], -(-STOCHASTIC_DRAWS // per_sample))
     config = dict(case.config)
-    if "noise_shape" in config and config["noise_shape"] is not None:
-        config["noise_shape"] = tuple(None if i == 0 and d is not None and d != 1 else d
-                                      for i, d in enumerate(config["noise_shape"]))
+    if config.get("noise_shape") is not None and len(config["noise_shape"]) == len(shape):
+        # The batch grew: a batch entry that is not 1 (shared) follows it.
+        config["noise_shape"] = (shape[0] if config["noise_shape"][0] != 1 else 1, *config["noise_shape"][1:])
     rng = np.random.default_rng(case.seed)
     # Magnitudes in [0.5, 1.5] with random signs: no input is 0, so a dropped element is visible.
     x = (rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)).astype(
         np.float64 if case.dtype == "float64" else np.float32)
+    if case.dtype in ("float16", "bfloat16"):  # values the layer's dtype holds exactly
+        x = torch.tensor(x).to(getattr(torch, case.dtype)).float().numpy()
     return config, x, broadcast, {k: compile_expr(v)(env) for k, v in beh.items() if k in ("rate", "stddev")}
 
 
@@ -584,7 +586,7 @@ def check_stochastic(target: Target, case: Case) -> Measurement:
     xt = torch.tensor(x, device=device)
     m = Measurement()
     with torch.no_grad():
-        m.add(compare(layer(xt, training=False).cpu().numpy(), x, tolerance(case.dtype, target.device, "exact"),
+        m.add(compare(layer(xt, training=False).cpu().double().numpy(), x, tolerance(case.dtype, target.device, "exact"),
                       "inference output vs input"))
         y = layer(xt, training=True).cpu().double().numpy()
     tol = tolerance(case.dtype, target.device, "elementwise")

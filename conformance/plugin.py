@@ -201,7 +201,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pairs2 = [(s, o) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o)]
         metafunc.parametrize("oracle_layer", pairs2, ids=[f"{s.name}-{o}" for s, o in pairs2])
     if "oracle_rule" in metafunc.fixturenames:
-        triples = [(s, o, r) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o) for r in rules(s)]
+        triples = [(s, o, r) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o) for r in rules(s)
+                   if all(s.params[p].in_oracle(o) for p in r.params if p in s.params)]
         metafunc.parametrize("oracle_rule", triples, ids=[f"{s.name}-{o}-{r.id}" for s, o, r in triples])
 
 

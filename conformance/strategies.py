@@ -96,7 +96,13 @@ def _scalar(p: ParamSpec) -> st.SearchStrategy[Any]:
         return st.integers(int(lo), int(hi))
     if p.type in ("float", "float_tuple"):
         lo, hi = _bounds(p, -2.0, 4.0)
-        return st.floats(float(lo), float(hi), allow_nan=False, allow_infinity=False, width=32)
+        # Bounds rounded inwards to float32, which hypothesis requires for width=32 draws.
+        lo32, hi32 = np.float32(lo), np.float32(hi)
+        lo32 = lo32 if lo32 >= lo else np.nextafter(lo32, np.float32(np.inf))
+        hi32 = hi32 if hi32 <= hi else np.nextafter(hi32, np.float32(-np.inf))
+        return st.floats(float(lo32), float(hi32), allow_nan=False, allow_infinity=False, width=32,
+                         exclude_min=bool(p.domain.min_exclusive and lo32 == p.domain.min),
+                         exclude_max=bool(p.domain.max_exclusive and hi32 == p.domain.max))
     if p.type == "bool":
         return st.booleans()
     if p.type in NAMED_CHOICES:
@@ -138,7 +144,7 @@ def valid_configs(draw: st.DrawFn, spec: LayerSpec, oracle: str = "keras3") -> d
     env: dict[str, Any] = dict(spec.vars)
     config: dict[str, Any] = {}
     for name, p in spec.params.items():
-        if p.draw.get("from_input"):
+        if p.draw.get("from_input") or not p.in_oracle(oracle):
             continue
         env_now = {**env, **spec.normalize(config, oracle)}
         if p.required or draw(st.booleans(), label=f"{name} given"):
@@ -267,11 +273,12 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
     return arrays
 
 
-def make_mask(case: Case) -> np.ndarray:
-    """A boolean mask over every axis but the features (Keras's (batch, time) for sequences), with
-    holes anywhere -- not only right padding."""
+def make_mask(spec: LayerSpec, case: Case) -> np.ndarray:
+    """A boolean input mask of the spec's ``masking.mask_shape`` (default: every axis but the last,
+    Keras's (batch, time) for sequences), with holes anywhere -- not only right padding."""
     rng = np.random.default_rng(case.seed + 7)
-    shape = case.input_shapes[0][:-1]
+    rule = spec.masking.get("mask_shape", "input[:-1]")
+    shape = tuple(compile_expr(rule)(spec.env(spec.normalize(case.config), case.input_shapes[0])))
     mask = rng.random(shape) > 0.3
     if mask.ndim >= 2:
         mask[:, 0] = True  # keep a step per sample so every sample has data

@@ -421,5 +421,6 @@ def _mask_of(inputs: Any) -> Any:
 def iter_layers(module: Any) -> Iterable[tuple[str, type[Layer]]]:
     """(name, class) of every Layer subclass a module defines."""
     for name, obj in vars(module).items():
-        if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer and obj.__module__ == module.__name__:
+        if (isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer and not name.startswith("_")
+                and obj.__module__ == module.__name__):
             yield name, obj

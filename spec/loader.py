@@ -75,9 +75,16 @@ def load_all(spec_dir: Path = SPEC_DIR) -> dict[str, LayerSpec]:
         merged["aliases"] = entry.get("aliases", [])
         return merged
 
+    full_param = {"$defs": schema()["$defs"], "$ref": "#/$defs/param"}
     specs: dict[str, LayerSpec] = {}
     for name, (family, _) in raw.items():
         entry = resolve(name)
-        if not entry.get("abstract", False):
-            specs[name] = LayerSpec(entry, family)
+        if entry.get("abstract", False):
+            continue
+        for pname, param in entry.get("params", {}).items():
+            try:  # with extends resolved, every parameter must be complete
+                jsonschema.validate(param, full_param)
+            except jsonschema.ValidationError as exc:
+                raise SpecFileError(f"{name}.{pname}: {exc.message}") from None
+        specs[name] = LayerSpec(entry, family)
     return specs

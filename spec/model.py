@@ -113,6 +113,11 @@ class ParamSpec:
     #: Oracles that accept out-of-domain values, with the reason (our implementation rejects them):
     #: oracle -> reason for every edge, or oracle -> {edge: reason} ("min", "type", ...).
     oracle_accepts: Mapping[str, Any] = field(default_factory=dict)
+    #: The oracles that have this parameter (None: every oracle of the layer).
+    only_in: tuple[str, ...] | None = None
+
+    def in_oracle(self, oracle: str) -> bool:
+        return self.only_in is None or oracle in self.only_in
 
     @property
     def has_default(self) -> bool:
@@ -230,6 +235,7 @@ class LayerSpec:
             expand=p.get("expand"),
             draw=dict(p.get("draw", {})),
             oracle_accepts=dict(p.get("oracle_accepts", {})),
+            only_in=tuple(p["only_in"]) if "only_in" in p else None,
         )
 
     def _constraint(self, c: Mapping[str, Any]) -> Constraint:

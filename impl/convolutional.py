@@ -1,0 +1,251 @@
+"""Convolution layers: Conv1D/2D/3D and Conv1D/2D/3DTranspose, one class per kind parameterised by ``rank``.
+
+Weights are stored in torch's layout -- kernel ``(filters, in_channels // groups, *kernel_size)``
+-- and converted from Keras's ``(*kernel_size, in_channels // groups, filters)`` once, in
+``set_weights``.  A channels_last input is viewed channels-first with ``movedim`` (no copy; the
+view has torch's channels_last memory format, which the CPU/CUDA kernels take as it is) and the
+result is moved back the same way.  TensorFlow's 'same' padding is passed to the conv as its
+``padding`` argument when it is symmetric; only an asymmetric one is materialised with ``F.pad``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import activations
+from ._conv_shapes import (
+    SpatialLayer,
+    conv_output_length,
+    deconv_crop,
+    deconv_output_length,
+    effective_kernel,
+    is_symmetric,
+    same_paddings,
+    torch_pad_arg,
+)
+from .base import InputSpec, Shape, WeightLayout
+from .flavor import get_flavor
+
+_CONV: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+class _Conv(SpatialLayer):
+    """N-D convolution (cross-correlation), ``activation(conv(x, kernel) + bias)``, TF padding rules."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+        groups: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.activation = activations.get(activation)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    # -- build ----------------------------------------------------------------------------------
+    def build(self, input_shape: Shape) -> None:
+        shape = self._check_shape(input_shape)
+        self._validate_input(shape)
+        channels = int(shape[self._channel_axis])
+        rank = self.rank
+        self.add_weight(
+            "kernel",
+            tuple(self.kernel_size) + (channels // self.groups, self.filters),
+            self.kernel_initializer,
+            self.kernel_regularizer,
+            self.kernel_constraint,
+            layout=WeightLayout(keras_to_torch=(rank + 1, rank, *range(rank))),
+        )
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
+        else:
+            self.bias = None
+        self.input_spec = InputSpec(ndim=rank + 2, axes={self._channel_axis: channels})
+        self.built = True
+
+    # -- call -----------------------------------------------------------------------------------
+    def _padded(self, x: torch.Tensor) -> tuple[torch.Tensor, int | tuple[int, ...]]:
+        """The input (channels-first) and the conv's ``padding`` argument for TF's padding rule."""
+        if self.padding == "valid":
+            return x, 0
+        if self.padding == "causal":
+            return F.pad(x, (effective_kernel(self.kernel_size[0], self.dilation_rate[0]) - 1, 0)), 0
+        pads = same_paddings(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
+        if is_symmetric(pads):
+            return x, tuple(before for before, _ in pads)
+        return F.pad(x, torch_pad_arg(pads)), 0
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x, padding = self._padded(self._to_channels_first(inputs))
+        y = _CONV[self.rank](x, self.kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups)
+        # The activation sees Keras's layout (softmax works on the last axis of *that* layout).
+        return self.activation(self._from_channels_first(y))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = self._check_shape(input_shape)
+        out = tuple(
+            conv_output_length(n, k, s, d, self.padding)
+            for n, k, s, d in zip(self._spatial(shape), self.kernel_size, self.strides, self.dilation_rate)
+        )
+        if any(o is not None and o <= 0 for o in out):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape} "
+                f"(kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}, strides={self.strides}, "
+                f"padding={self.padding!r})"
+            )
+        return (shape[0], self.filters, *out) if self._channels_first else (shape[0], *out, self.filters)
+
+
+class Conv1D(_Conv):
+    rank = 1
+
+
+class Conv2D(_Conv):
+    rank = 2
+
+
+class Conv3D(_Conv):
+    rank = 3
+
+
+# -- transposed convolution -------------------------------------------------------------------------
+_CONV_TRANSPOSE: dict[int, Callable[..., torch.Tensor]] = {
+    1: F.conv_transpose1d,
+    2: F.conv_transpose2d,
+    3: F.conv_transpose3d,
+}
+
+
+class _ConvTranspose(SpatialLayer):
+    """N-D transposed convolution with TensorFlow's output placement (see ``deconv_crop``).
+
+    The kernel is stored ``(in_channels, filters, *kernel_size)`` (torch's conv_transpose layout).
+    The output window is produced by the op itself where it can be: the symmetric part of the crop
+    is the op's ``padding``, steps past the full result are its ``output_padding``; the remaining
+    asymmetric crop is a slice (a view).
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        output_padding: int | Sequence[int] | None = None,
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self._flavor = get_flavor()
+        self.activation = activations.get(activation)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self._flavor == "tf_keras":
+            # tf_keras's transposed convolutions report their ConvND base's groups (always 1), and its
+            # Conv3DTranspose leaves dilation_rate out (it ignores it).
+            config["groups"] = 1
+            if self.rank == 3:
+                config.pop("dilation_rate")
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> _ConvTranspose:
+        config = dict(config)
+        if config.get("groups") == 1:  # a tf_keras config (see get_config)
+            del config["groups"]
+        return cls(**config)
+
+    def build(self, input_shape: Shape) -> None:
+        shape = self._check_shape(input_shape)
+        self._validate_input(shape)
+        channels = int(shape[self._channel_axis])
+        rank = self.rank
+        self.add_weight(
+            "kernel",
+            tuple(self.kernel_size) + (self.filters, channels),
+            self.kernel_initializer,
+            self.kernel_regularizer,
+            self.kernel_constraint,
+            layout=WeightLayout(keras_to_torch=(rank + 1, rank, *range(rank))),
+        )
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
+        else:
+            self.bias = None
+        self.input_spec = InputSpec(ndim=rank + 2, axes={self._channel_axis: channels})
+        self.built = True
+
+    def _output_padding(self) -> tuple[int | None, ...]:
+        return tuple(self.output_padding) if self.output_padding is not None else (None,) * self.rank
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = self._to_channels_first(inputs)
+        pads, extra, window = [], [], [slice(None), slice(None)]
+        axes = zip(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate, self._output_padding())
+        for n, k, s, d, op in axes:
+            out = deconv_output_length(n, k, s, d, self.padding, op)
+            before, after = deconv_crop(n, k, s, d, self.padding, op)
+            pad, grow = (min(before, after), 0) if after >= 0 else (0, -after)
+            if grow and not (grow < s or grow < d):  # beyond torch's output_padding limit: zero-pad instead
+                raise NotImplementedError(f"{type(self).__name__}: output window {before, after} not supported")
+            pads.append(pad)
+            extra.append(grow)
+            window.append(slice(before - pad, before - pad + out))
+        y = _CONV_TRANSPOSE[self.rank](x, self.kernel, self.bias, self.strides, pads, extra, 1, self.dilation_rate)
+        return self.activation(self._from_channels_first(y[tuple(window)]))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = self._check_shape(input_shape)
+        out = tuple(
+            deconv_output_length(n, k, s, d, self.padding, op)
+            for n, k, s, d, op in zip(
+                self._spatial(shape), self.kernel_size, self.strides, self.dilation_rate, self._output_padding()
+            )
+        )
+        if any(o is not None and o <= 0 for o in out):
+            raise ValueError(f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape}")
+        return (shape[0], self.filters, *out) if self._channels_first else (shape[0], *out, self.filters)
+
+
+class Conv1DTranspose(_ConvTranspose):
+    rank = 1
+
+
+class Conv2DTranspose(_ConvTranspose):
+    rank = 2
+
+
+class Conv3DTranspose(_ConvTranspose):
+    rank = 3
