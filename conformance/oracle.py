@@ -152,9 +152,17 @@ class KerasOnTensorFlow:
         result = OracleRun()
         swap = (layer.behaviour.get("oracle_layout", {}).get(config.get("data_format"))
                 == "transpose_to_channels_last")
+        activation = activity = None
         if swap:
             config = {**config, "data_format": "channels_last"}
             inputs = [_channels_last(x) for x in inputs]
+            # An axis-dependent activation (softmax) must see the requested layout: run the layer
+            # linear and apply the activation after transposing back.
+            if layer.behaviour.get("oracle_layout_activation") == "after_transpose" and \
+                    config.get("activation") not in (None, "linear"):
+                activation, config = config["activation"], {**config, "activation": None}
+                # ... and the activity penalty, which Keras takes on the activated output.
+                activity, config = config.get("activity_regularizer"), {**config, "activity_regularizer": None}
         try:
             obj = self.construct(layer, config, dtype)
             result.config = obj.get_config()
@@ -185,10 +193,14 @@ class KerasOnTensorFlow:
                 arg: Any = tensors if len(tensors) > 1 else tensors[0]
                 out = obj(arg, training=training)
                 outs = out if isinstance(out, (list, tuple)) else [out]
+                if activation is not None:
+                    act = self.module.activations.get(activation)
+                    outs = [act(tf.transpose(o, [0, o.shape.rank - 1, *range(1, o.shape.rank - 1)])) for o in outs]
                 rng = np.random.default_rng(cotangent_seed)
                 # The cotangent is drawn in the requested layout, as the implementation draws it.
-                cots = [rng.standard_normal(_shape_first(tuple(o.shape)) if swap else tuple(o.shape)) for o in outs]
-                cots = [_channels_last(c) for c in cots] if swap else cots
+                in_last = swap and activation is None  # outputs still in the oracle's layout
+                cots = [rng.standard_normal(_shape_first(tuple(o.shape)) if in_last else tuple(o.shape)) for o in outs]
+                cots = [_channels_last(c) for c in cots] if in_last else cots
                 loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64) * c) for o, c in zip(outs, cots)])
             sources = variables + list(obj.trainable_weights)
             grads = tape.gradient(loss, sources)
@@ -198,13 +210,21 @@ class KerasOnTensorFlow:
             result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
             result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
             result.losses = [float(np.array(v)) for v in obj.losses]
+            if activity is not None:
+                penalty = self.module.regularizers.get(activity)
+                result.losses = [float(np.array(penalty(o))) / int(o.shape[0]) for o in outs] + result.losses
             result.updated_weights = [np.array(w) for w in obj.get_weights()]
             if swap:
-                result.outputs = [_channels_first(o) for o in result.outputs]
+                if activation is None:
+                    result.outputs = [_channels_first(o) for o in result.outputs]
                 result.grad_inputs = [_channels_first(g) for g in result.grad_inputs]
                 if isinstance(result.output_shape, tuple):
                     result.output_shape = _shape_first(result.output_shape)
                 result.config = {**result.config, "data_format": "channels_first"}
+                if activation is not None:
+                    rebuilt = self.construct(layer, {**config, "activation": activation, "activity_regularizer": activity,
+                                                     "data_format": "channels_first"}, dtype)
+                    result.config = rebuilt.get_config()
         except Exception as exc:  # noqa: BLE001 - the oracle's own error is a result here
             result.error = f"{type(exc).__name__}: {exc}"
         return result
