@@ -49,6 +49,21 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "ActivityRegularization": ({"l1": 0.01}, (64, 1024),
                                lambda l: (lambda x: (x, 0.01 * x.abs().sum() / x.shape[0]))),
     "Identity": ({}, (64, 1024), lambda l: (lambda x: x)),
+    # Convolutions and pooling on channels_last data: the plain op takes the same NHWC tensor
+    # viewed channels-first, with the kernel already in torch's layout.
+    "Conv2D": ({"filters": 64, "kernel_size": 3, "padding": "same"}, (32, 56, 56, 32),
+               lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv2d(x.movedim(-1, 1), k, b, padding=1).movedim(1, -1))),
+    "Conv2DTranspose": ({"filters": 32, "kernel_size": 3, "strides": 2, "padding": "valid"}, (32, 28, 28, 64),
+                        lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv_transpose2d(x.movedim(-1, 1), k, b, stride=2)
+                                   .movedim(1, -1))),
+    "MaxPooling2D": ({"pool_size": 2}, (32, 56, 56, 64),
+                     lambda l: (lambda x: F.max_pool2d(x.movedim(-1, 1), 2).movedim(1, -1))),
+    "AveragePooling2D": ({"pool_size": 2}, (32, 56, 56, 64),
+                         lambda l: (lambda x: F.avg_pool2d(x.movedim(-1, 1), 2).movedim(1, -1))),
+    "GlobalAveragePooling2D": ({}, (32, 28, 28, 128), lambda l: (lambda x: x.mean(dim=(1, 2)))),
+    "ZeroPadding2D": ({"padding": 1}, (32, 56, 56, 32), lambda l: (lambda x: F.pad(x, (0, 0, 1, 1, 1, 1)))),
+    "UpSampling2D": ({"size": 2}, (32, 28, 28, 32),
+                     lambda l: (lambda x: x.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2))),
 }
 
 
@@ -65,12 +80,14 @@ def median_times(fns: list[Callable[[], Any]], repeat: int, device: str) -> list
             fn()
     sync()
     samples: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, out in zip(fns, samples):
+    for round_ in range(repeat):
+        # Rotate who goes first, so no contender always runs right after the same other one.
+        order = [(round_ + i) % len(fns) for i in range(len(fns))]
+        for index in order:
             start = time.perf_counter()
-            fn()
+            fns[index]()
             sync()
-            out.append(time.perf_counter() - start)
+            samples[index].append(time.perf_counter() - start)
     return [statistics.median(s) for s in samples]
 
 
