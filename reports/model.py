@@ -379,7 +379,8 @@ def _shard_problems(files: list[ResultFile], expected: int | None, notes: list[s
     if len(run_ids) > 1:
         notes.append(f"Results from {len(run_ids)} different run ids were merged: {', '.join(run_ids)}.")
     present: dict[int, set[int]] = defaultdict(set)  # n -> indices seen
-    runs_per_label: dict[str, set[str]] = defaultdict(set)
+    # Keyed by implementation too: one run per implementation under test is how a comparison is made.
+    runs_per_label: dict[tuple[str, str], set[str]] = defaultdict(set)
     slots: Counter[tuple[str, str, str]] = Counter()
     unlabelled = 0
     for rf in headed:
@@ -393,18 +394,18 @@ def _shard_problems(files: list[ResultFile], expected: int | None, notes: list[s
             continue
         i, n = int(m.group(1)), int(m.group(2))
         present[n].add(i)
-        runs_per_label[f"{i}/{n}"].add(rf.run_id)
+        runs_per_label[(_text(rf.runs[0].get("impl")), f"{i}/{n}")].add(rf.run_id)
     for (run_id, shard, worker), count in sorted(slots.items()):
         if count > 1:
             problems.append(
                 f"run {run_id}: {count} files claim shard {shard or '-'} worker {worker or '-'} "
                 "(duplicated or re-run; all their cases are included)"
             )
-    for label, ids in sorted(runs_per_label.items(), key=lambda kv: _shard_key(kv[0])):
+    for (impl, label), ids in sorted(runs_per_label.items(), key=lambda kv: (kv[0][0], _shard_key(kv[0][1]))):
         if len(ids) > 1:
             problems.append(
-                f"shard {label} comes from {len(ids)} runs ({', '.join(sorted(ids))}): a re-run or results "
-                "of different runs merged; all their cases are included"
+                f"shard {label} of {impl or 'an unnamed implementation'} comes from {len(ids)} runs "
+                f"({', '.join(sorted(ids))}): a re-run or results of different runs merged; all their cases are included"
             )
     totals = sorted(present)
     if len(totals) > 1:

@@ -295,8 +295,19 @@ def test_rerun_shard_is_flagged(tmp_path: Path) -> None:
         C.write(tmp_path / "b.jsonl", C.header("1/1", run_id="r2"), [C.case("Dense", "forward", "passed")]),
     ]
     page = read(build_report(paths, tmp_path / "h"))
-    assert any("shard 1/1 comes from 2 runs" in p for p in texts(page, "li"))
+    assert any("shard 1/1 of" in p and "comes from 2 runs" in p for p in texts(page, "li"))
     assert texts(page, "p", id="totals")[0].startswith("2 cases")  # both kept
+
+
+def test_runs_of_different_implementations_are_not_a_rerun(tmp_path: Path) -> None:
+    first, second = C.header("1/1", run_id="r1"), C.header("1/1", run_id="r2")
+    second["impl"] = "another.impl"
+    paths = [
+        C.write(tmp_path / "a.jsonl", first, [C.case("Dense", "forward", "passed")]),
+        C.write(tmp_path / "b.jsonl", second, [C.case("Dense", "forward", "passed")]),
+    ]
+    page = read(build_report(paths, tmp_path / "h"))
+    assert not any("comes from 2 runs" in p for p in texts(page, "li"))
 
 
 def test_malformed_records_are_reported_not_dropped(tmp_path: Path) -> None:
