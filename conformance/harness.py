@@ -76,6 +76,16 @@ class Target:
         return f"{self.spec.name}-{self.oracle}-{self.device}-{self.dtype}"
 
 
+class ComparisonFailure(AssertionError):
+    """A numeric comparison out of tolerance; carries the measured errors for the report."""
+
+    def __init__(self, comparison: Comparison, worst: Measurement):
+        super().__init__(comparison.detail)
+        self.max_abs_err = max(worst.max_abs_err, comparison.max_abs_err)
+        self.max_rel_err = max(worst.max_rel_err, comparison.max_rel_err)
+        self.tolerance = comparison.tolerance
+
+
 @dataclass
 class Measurement:
     """What a check measured, for the report: worst errors and the tolerance used."""
@@ -90,7 +100,7 @@ class Measurement:
         self.max_rel_err = max(self.max_rel_err, c.max_rel_err)
         self.tolerance = c.tolerance
         if not c.ok:
-            raise AssertionError(c.detail)
+            raise ComparisonFailure(c, self)
 
 
 def applicable_checks(spec: LayerSpec) -> list[str]:

@@ -276,6 +276,9 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
     try:
         prop()
     except AssertionError as exc:
+        if hasattr(exc, "max_abs_err"):  # a numeric failure: the report shows what was measured
+            worst = info["measurement"]
+            worst.max_abs_err, worst.max_rel_err, worst.tolerance = exc.max_abs_err, exc.max_rel_err, exc.tolerance
         entry = _registry_match(st_, scope, info.get("example_obj"))
         if entry is not None:
             info["xfail_entry"] = entry.id
