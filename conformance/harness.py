@@ -237,6 +237,8 @@ def _tol(target: Target, case: Case, gradient: bool = False) -> Tolerance:
     return tolerance(case.dtype, target.device, op_class, length, gradient=gradient)
 
 
+#: Serialized dtype policies (Keras 3 writes a dict where tf_keras writes the dtype's name).
+DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
 #: Activation names that are the same function under two names; the oracles serialize differently.
 ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 
@@ -249,7 +251,7 @@ def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
     def norm(value: Any) -> Any:
         if isinstance(value, Mapping):
             if "class_name" in value:
-                if value["class_name"] == "DTypePolicy":
+                if value["class_name"] in DTYPE_POLICY_CLASSES:
                     return value.get("config", {}).get("name")
                 inner = {k: v for k, v in (value.get("config") or {}).items() if v is not None}
                 return {"class_name": value["class_name"], "config": norm(inner)}
