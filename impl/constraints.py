@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from ._serialization import keras_serialize
+
 #: ``keras.backend.epsilon()``.
 EPSILON = 1e-7
 
@@ -174,20 +176,8 @@ def get(identifier: Any) -> Constraint | Callable[[torch.Tensor], torch.Tensor] 
 
 
 def serialize(constraint: Constraint | str | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The Keras-3 serialized form ``{"module": "keras.constraints", "class_name": ..., "config": ...,
-    "registered_name": None}`` (``None`` stays ``None``)."""
-    if constraint is None:
-        return None
-    if not isinstance(constraint, Constraint):
-        constraint = get(constraint)
-    if not isinstance(constraint, Constraint):
-        raise ValueError(f"Cannot serialize {constraint!r}: it is not a keraspec constraint.")
-    return {
-        "module": "keras.constraints",
-        "class_name": type(constraint).__name__,
-        "config": constraint.get_config(),
-        "registered_name": None,
-    }
+    """Keras 3's serialized form (``None`` stays ``None``)."""
+    return keras_serialize(constraint, Constraint, get, "keras.constraints")
 
 
 # Keras's lower-case aliases of the classes.

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from ._serialization import keras_serialize
+
 Shape = Sequence[int]
 Device = torch.device | str | None
 
@@ -580,20 +582,8 @@ def get(identifier: Any) -> Initializer | Callable[..., torch.Tensor] | None:
 
 
 def serialize(initializer: Initializer | str | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The Keras-3 serialized form: ``{"module": "keras.initializers", "class_name": ..., "config": ...,
-    "registered_name": None}`` (``None`` stays ``None``)."""
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer):
-        initializer = get(initializer)
-    if not isinstance(initializer, Initializer):
-        raise ValueError(f"Cannot serialize {initializer!r}: it is not a keraspec initializer.")
-    return {
-        "module": "keras.initializers",
-        "class_name": type(initializer).__name__,
-        "config": initializer.get_config(),
-        "registered_name": None,
-    }
+    """Keras 3's serialized form (``None`` stays ``None``)."""
+    return keras_serialize(initializer, Initializer, get, "keras.initializers")
 
 
 # Keras's lower-case function aliases (``keras.initializers.glorot_uniform`` is the class).

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from ._serialization import keras_serialize
+
 #: ``keras.backend.epsilon()``.
 EPSILON = 1e-7
 
@@ -225,20 +227,8 @@ def get(identifier: Any) -> Regularizer | Callable[[torch.Tensor], Any] | None:
 
 
 def serialize(regularizer: Regularizer | str | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The Keras-3 serialized form ``{"module": "keras.regularizers", "class_name": ..., "config": ...,
-    "registered_name": None}`` (``None`` stays ``None``)."""
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        regularizer = get(regularizer)
-    if not isinstance(regularizer, Regularizer):
-        raise ValueError(f"Cannot serialize {regularizer!r}: it is not a keraspec regularizer.")
-    return {
-        "module": "keras.regularizers",
-        "class_name": type(regularizer).__name__,
-        "config": regularizer.get_config(),
-        "registered_name": None,
-    }
+    """Keras 3's serialized form (``None`` stays ``None``)."""
+    return keras_serialize(regularizer, Regularizer, get, "keras.regularizers")
 
 
 # Keras's lower-case aliases of the classes.
