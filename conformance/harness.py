@@ -341,7 +341,7 @@ def check_weights(target: Target, case: Case) -> Measurement:
     layer.build(list(shapes) if len(shapes) > 1 else shapes[0])
     ours = layer.get_weights()
     symbolic = [(None, *s[1:]) for s in shapes]
-    spec_shapes = target.spec.weight_shapes(case.config, symbolic if len(symbolic) > 1 else symbolic[0])
+    spec_shapes = target.spec.weight_shapes(case.config, symbolic if len(symbolic) > 1 else symbolic[0], target.oracle)
     problems = []
     if [n for n, _ in spec_shapes] != run.weight_names:
         problems.append(f"spec weight names {[n for n, _ in spec_shapes]} != oracle's {run.weight_names}")

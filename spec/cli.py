@@ -76,7 +76,8 @@ def describe(s: LayerSpec) -> str:
     if s.weights:
         parts.append("weights (Keras order):\n" + "\n".join(
             f"  {w.name}: {w.shape.source}" + (f"  when {w.when.source}" if w.when else "")
-            + ("" if w.trainable else "  (non-trainable)") for w in s.weights))
+            + ("" if w.trainable else "  (non-trainable)")
+            + "".join(f"  ({o} names it {n})" for o, n in w.oracle_names.items()) for w in s.weights))
     parts.append(f"training behaviour: {s.training}")
     parts.append("masking: " + ("supported" if s.masking.get("supports") else "not supported")
                  + (f" -- {s.masking['doc']}" if s.masking.get("doc") else ""))

@@ -140,6 +140,11 @@ class WeightSpec:
     shape: Expr
     when: Expr | None
     trainable: bool
+    #: Where an oracle names the weight differently (tf_keras's ``depthwise_kernel`` for keras3's ``kernel``).
+    oracle_names: Mapping[str, str] = field(default_factory=dict)
+
+    def name_in(self, oracle: str | None) -> str:
+        return self.oracle_names.get(oracle, self.name) if oracle else self.name
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,7 @@ class LayerSpec:
                 shape=compile_expr(w["shape"]),
                 when=compile_expr(w["when"]) if "when" in w else None,
                 trainable=w.get("trainable", True),
+                oracle_names=dict(w.get("oracle_names", {})),
             )
             for w in data.get("weights", ())
         )
@@ -462,10 +468,13 @@ class LayerSpec:
         env = self.env(self.normalize(config), input_shape)
         return _as_shape(self.output_shape_rule(env))
 
-    def weight_shapes(self, config: Mapping[str, Any], input_shape: Any) -> list[tuple[str, tuple[int, ...]]]:
-        """``(name, shape)`` of every weight, in Keras order, for this config and input shape."""
+    def weight_shapes(
+        self, config: Mapping[str, Any], input_shape: Any, oracle: str | None = None
+    ) -> list[tuple[str, tuple[int, ...]]]:
+        """``(name, shape)`` of every weight, in Keras order, for this config and input shape; names
+        as ``oracle`` spells them when given."""
         env = self.env(self.normalize(config), input_shape)
-        return [(w.name, tuple(w.shape(env))) for w in self.weights if w.when is None or w.when(env)]
+        return [(w.name_in(oracle), tuple(w.shape(env))) for w in self.weights if w.when is None or w.when(env)]
 
     def output_mask_shape(self, config: Mapping[str, Any], input_shape: Any) -> Any:
         if self.output_mask_rule is None:
