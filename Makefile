@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 PROFILE ?= ci
+# Every dtype both oracles run: the low-precision ones catch casts and accumulation-order slips.
+DTYPES ?= float32 float64 float16 bfloat16
+DTYPE_ARGS := $(foreach d,$(DTYPES),--dtype $(d))
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export KERAS_BACKEND := tensorflow
@@ -21,7 +24,7 @@ install: $(STAMP)
 
 # The CI profile: every check for every layer, derandomised and bounded, on 2 cores.
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --strict-registry \
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --strict-registry $(DTYPE_ARGS) \
 		--results results/latest -q
 
 # Runs the suite (failures included) on keraspec.impl against the live oracles, then Keras 3's own
@@ -29,8 +32,8 @@ test: $(STAMP)
 # process), and writes reports/html/index.html from both.
 report: $(STAMP)
 	rm -rf results/report
-	-$(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --results results/report -q conformance/tests
-	-KERAS_BACKEND=torch $(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) --results results/report -q \
+	-$(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) $(DTYPE_ARGS) --results results/report -q conformance/tests
+	-KERAS_BACKEND=torch $(PY) -m pytest -n $(JOBS) --dist loadgroup --hypothesis-profile=$(PROFILE) $(DTYPE_ARGS) --results results/report -q \
 		conformance/tests --impl keraspec.conformance.adapters.keras_torch --corpus default -k "not spec_checker"
 	$(VENV)/bin/keraspec report results/report --out reports/html
 

@@ -176,7 +176,7 @@ class KerasOnTensorFlow:
                 rng = np.random.default_rng(weight_seed)
                 weights = [_random_like(rng, w) for w in obj.get_weights()]
             obj.set_weights(list(weights))
-            result.weights = [np.array(w) for w in obj.get_weights()]
+            result.weights = [_numpy(w) for w in obj.get_weights()]
             result.weight_names = [self.weight_name(v) for v in obj.weights]
             trainable_ids = {id(v) for v in obj.trainable_weights}
             result.trainable = [id(v) in trainable_ids for v in obj.weights]
@@ -204,16 +204,16 @@ class KerasOnTensorFlow:
                 loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64) * c) for o, c in zip(outs, cots)])
             sources = variables + list(obj.trainable_weights)
             grads = tape.gradient(loss, sources)
-            result.outputs = [np.array(o) for o in outs]
+            result.outputs = [_numpy(o) for o in outs]
             mask = getattr(outs[0], "_keras_mask", None)
-            result.output_mask = None if mask is None else np.array(mask)
+            result.output_mask = None if mask is None else _numpy(mask)
             result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
             result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
-            result.losses = [float(np.array(v)) for v in obj.losses]
+            result.losses = [float(_numpy(v)) for v in obj.losses]
             if activity is not None:
                 penalty = self.module.regularizers.get(activity)
-                result.losses = [float(np.array(penalty(o))) / int(o.shape[0]) for o in outs] + result.losses
-            result.updated_weights = [np.array(w) for w in obj.get_weights()]
+                result.losses = [float(_numpy(penalty(o))) / int(o.shape[0]) for o in outs] + result.losses
+            result.updated_weights = [_numpy(w) for w in obj.get_weights()]
             if swap:
                 if activation is None:
                     result.outputs = [_channels_first(o) for o in result.outputs]
@@ -232,7 +232,7 @@ class KerasOnTensorFlow:
     def sample(self, layer: LayerSpec, config: Mapping[str, Any], x: np.ndarray, dtype: str, training: bool) -> np.ndarray:
         """One forward call on ``x``, for statistical checks of stochastic layers."""
         obj = self.construct(layer, config, dtype)
-        return np.array(obj(self.to_tensor(x), training=training))
+        return _numpy(obj(self.to_tensor(x), training=training))
 
     def rejects(self, layer: LayerSpec, config: Mapping[str, Any], inputs: Sequence[np.ndarray]) -> str | None:
         """The error the oracle raises for this config (at construction, build or call), or None."""
@@ -246,6 +246,14 @@ class KerasOnTensorFlow:
         except Exception as exc:  # noqa: BLE001
             return f"{type(exc).__name__}: {exc}"
         return None
+
+
+def _numpy(value: Any) -> np.ndarray:
+    """A plain numpy array; bfloat16 (an ml_dtypes type that torch and npz files cannot read) is
+    widened to float32, which holds every bfloat16 value exactly."""
+    # (np.array() of a 0-d bfloat16 EagerTensor fails; .numpy() does not.)
+    array = np.array(value.numpy() if hasattr(value, "numpy") else value)
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 def _channels_last(a: np.ndarray) -> np.ndarray:
@@ -266,8 +274,8 @@ def _random_like(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
 
 def _grad_array(grad: Any, like: Any) -> np.ndarray:
     if grad is None:
-        return np.zeros(tuple(like.shape), dtype=like.dtype.as_numpy_dtype)
-    return np.array(grad)
+        return _numpy(np.zeros(tuple(like.shape), dtype=like.dtype.as_numpy_dtype))
+    return _numpy(grad)
 
 
 def _plain_shape(shape: Any) -> Any:

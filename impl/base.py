@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import ml_dtypes
 import numpy as np
 import torch
 
@@ -58,6 +59,22 @@ def dtype_name(dtype: torch.dtype) -> str:
         if value == dtype:
             return name
     raise ValueError(f"unsupported dtype {dtype}")
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A detached CPU copy as numpy; bfloat16 becomes ``ml_dtypes.bfloat16``, as Keras returns it."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
+
+
+def from_numpy(value: Any) -> torch.Tensor:
+    """A tensor from an array-like, including ``ml_dtypes.bfloat16`` arrays (which torch cannot read)."""
+    array = np.asarray(value)
+    if array.dtype == ml_dtypes.bfloat16:
+        return torch.from_numpy(np.ascontiguousarray(array).view(np.uint16)).view(torch.bfloat16)
+    return torch.as_tensor(array)
 
 
 def _dtype_from_config(dtype: Any) -> str:
@@ -231,7 +248,7 @@ class Layer(torch.nn.Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """Weights as numpy arrays in Keras's order and shapes."""
-        return [w.layout.to_keras(getattr(self, w.name)).detach().cpu().numpy() for w in self._weights]
+        return [to_numpy(w.layout.to_keras(getattr(self, w.name))) for w in self._weights]
 
     def keras_weights(self) -> list[torch.Tensor]:
         """The stored weight tensors (torch layout), in Keras's order; gradients flow to these."""
@@ -252,7 +269,7 @@ class Layer(torch.nn.Module):
                 f"({', '.join(self.weight_names) or 'none; build the layer first'}), got {len(weights)}"
             )
         for spec_w, value in zip(self._weights, weights):
-            array = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            array = value if isinstance(value, torch.Tensor) else from_numpy(value)
             if tuple(array.shape) != spec_w.keras_shape:
                 raise ValueError(
                     f"{type(self).__name__} '{self.name}': weight '{spec_w.name}' expects shape "
