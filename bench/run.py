@@ -64,6 +64,35 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "ZeroPadding2D": ({"padding": 1}, (32, 56, 56, 32), lambda l: (lambda x: F.pad(x, (0, 0, 1, 1, 1, 1)))),
     "UpSampling2D": ({"size": 2}, (32, 28, 28, 32),
                      lambda l: (lambda x: x.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2))),
+    "Conv1D": ({"filters": 64, "kernel_size": 5, "padding": "causal"}, (32, 256, 64),
+               lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv1d(F.pad(x.movedim(-1, 1), (4, 0)), k, b).movedim(1, -1))),
+    "Conv3D": ({"filters": 32, "kernel_size": 3, "strides": 2}, (8, 32, 32, 32, 16),
+               lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv3d(x.movedim(-1, 1), k, b, stride=2).movedim(1, -1))),
+    "Conv2D[channels_first]": ({"filters": 64, "kernel_size": 3, "data_format": "channels_first"}, (32, 32, 56, 56),
+                               lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv2d(x, k, b))),
+    "Conv1DTranspose": ({"filters": 32, "kernel_size": 4, "strides": 2, "padding": "same"}, (32, 128, 64),
+                        # 'same' with k=4, s=2 crops one step on each side: torch's padding=1.
+                        lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv_transpose1d(x.movedim(-1, 1), k, b, stride=2,
+                                                                                      padding=1).movedim(1, -1))),
+    "Conv3DTranspose": ({"filters": 16, "kernel_size": 2, "strides": 2}, (8, 16, 16, 16, 32),
+                        lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv_transpose3d(x.movedim(-1, 1), k, b, stride=2)
+                                   .movedim(1, -1))),
+    "MaxPooling1D": ({"pool_size": 3, "strides": 2}, (32, 512, 64),
+                     lambda l: (lambda x: F.max_pool1d(x.movedim(-1, 1), 3, 2).movedim(1, -1))),
+    "MaxPooling3D": ({"pool_size": 2}, (8, 32, 32, 32, 16),
+                     lambda l: (lambda x: F.max_pool3d(x.movedim(-1, 1), 2).movedim(1, -1))),
+    "AveragePooling1D": ({"pool_size": 2}, (32, 512, 64),
+                         lambda l: (lambda x: F.avg_pool1d(x.movedim(-1, 1), 2).movedim(1, -1))),
+    "AveragePooling3D": ({"pool_size": 2}, (8, 32, 32, 32, 16),
+                         lambda l: (lambda x: F.avg_pool3d(x.movedim(-1, 1), 2).movedim(1, -1))),
+    "GlobalMaxPooling2D": ({}, (32, 28, 28, 128), lambda l: (lambda x: x.amax(dim=(1, 2)))),
+    "GlobalAveragePooling1D": ({}, (32, 256, 128), lambda l: (lambda x: x.mean(dim=1))),
+    "Cropping2D": ({"cropping": ((2, 1), (1, 2))}, (32, 56, 56, 32), lambda l: (lambda x: x[:, 2:-1, 1:-2])),
+    "ZeroPadding3D": ({"padding": 1}, (8, 32, 32, 32, 16), lambda l: (lambda x: F.pad(x, (0, 0, 1, 1, 1, 1, 1, 1)))),
+    "UpSampling2D[bilinear]": ({"size": 2, "interpolation": "bilinear"}, (32, 28, 28, 32),
+                               # torch's bilinear with align_corners=False is the same half-pixel rule.
+                               lambda l: (lambda x: F.interpolate(x.movedim(-1, 1), scale_factor=2, mode="bilinear")
+                                          .movedim(1, -1))),
 }
 
 
@@ -110,11 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.layers.split(",") if args.layers else list(CASES)
     device = args.device
     try:
-        import keras  # noqa: F401
+        import keras
 
-        have_keras = True
+        keras_layers: Any = keras.layers
     except ImportError:
-        have_keras = False
+        keras_layers = None
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} repeat={args.repeat}")
     header = f"{'layer':24s} {'ours':>10s} {'torch':>10s} {'keras3-torch':>13s} {'ours/torch':>11s} {'keras/torch':>12s}"
     print(header)
@@ -124,18 +153,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:24s} (no benchmark case)")
             continue
         config, shape, reference = CASES[name]
-        ours = getattr(ours_layers, name)(**config).to(device)
+        layer_name = name.split("[")[0]  # "UpSampling2D[bilinear]": a second case of one layer
+        ours = getattr(ours_layers, layer_name)(**config).to(device)
         x = torch.as_tensor(np.random.default_rng(0).standard_normal(shape), dtype=torch.float32, device=device)
         with torch.no_grad():
             ours(x)
             plain = reference(ours)
             contenders = [lambda: ours(x), lambda: plain(x)]
-            if have_keras:
-                k = keras_layer(name, config, ours, shape, device)
+            keras_cls_exists = keras_layers is not None and hasattr(keras_layers, layer_name)
+            if keras_cls_exists:  # (Keras 3 has no LocallyConnected layers)
+                k = keras_layer(layer_name, config, ours, shape, device)
                 contenders.append(lambda: k(x))
             times = median_times(contenders, args.repeat, device)
             t_ours, t_torch = times[0], times[1]
-            t_keras = times[2] if have_keras else float("nan")
+            t_keras = times[2] if keras_cls_exists else float("nan")
         print(f"{name:24s} {t_ours * 1e6:9.1f}us {t_torch * 1e6:9.1f}us {t_keras * 1e6:12.1f}us "
               f"{t_ours / t_torch:11.2f} {t_keras / t_torch:12.2f}")
     return 0
