@@ -200,6 +200,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "oracle_layer" in metafunc.fixturenames:
         pairs2 = [(s, o) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o)]
         metafunc.parametrize("oracle_layer", pairs2, ids=[f"{s.name}-{o}" for s, o in pairs2])
+    if "oracle_limit" in metafunc.fixturenames:
+        limits = [(s, o, lim) for s in st_.layer_specs() for lim in s.oracle_limits for o in lim.oracles
+                  if o in st_.oracles and s.has_oracle(o)]
+        metafunc.parametrize("oracle_limit", limits, ids=[f"{s.name}-{o}-{lim.name}" for s, o, lim in limits])
     if "oracle_rule" in metafunc.fixturenames:
         triples = [(s, o, r) for s in st_.layer_specs() for o in st_.oracles if s.has_oracle(o) for r in rules(s)
                    if all(s.params[p].in_oracle(o) for p in r.params if p in s.params)]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from keraspec.spec import Constraint, LayerSpec, ParamSpec
+from keraspec.spec import Constraint, LayerSpec, OracleLimit, ParamSpec
 from keraspec.spec.expr import compile_expr
 
 #: Values drawn for named-object parameters when the spec gives no draw.choices.
@@ -158,8 +158,11 @@ def repair(spec: LayerSpec, config: dict[str, Any], oracle: str = "keras3") -> d
     for _ in range(REPAIR_ROUNDS):
         env = dict(spec.vars, **spec.normalize(config, oracle))
         # Constraints on parameters not drawn yet (drawn from the input later) wait for them.
-        broken = [c for c in spec.constraints
-                  if c.stage == "config" and c.rule.names <= env.keys() and not _holds(c, env)]
+        broken: list[Constraint | OracleLimit] = [
+            c for c in spec.constraints if c.stage == "config" and c.rule.names <= env.keys() and not _holds(c, env)]
+        # A config the oracle cannot run is valid, but there is nothing to compare it with.
+        broken += [lim for lim in spec.oracle_limits
+                   if oracle in lim.oracles and lim.when.names <= env.keys() and _hits(lim, env)]
         if not broken:
             return config
         for c in broken:
@@ -169,6 +172,13 @@ def repair(spec: LayerSpec, config: dict[str, Any], oracle: str = "keras3") -> d
                 config[param] = expr(env)
                 env = dict(spec.vars, **spec.normalize(config, oracle))
     raise SpecStrategyError(f"{spec.name}: repairs do not converge for {config}")
+
+
+def _hits(limit: OracleLimit, env: Mapping[str, Any]) -> bool:
+    try:
+        return bool(limit.when(env))
+    except Exception:  # noqa: BLE001 - cannot tell on this draw: keep it away from the oracle
+        return True
 
 
 def _holds(c: Constraint, env: Mapping[str, Any]) -> bool:
@@ -349,6 +359,17 @@ def invalid_cases(draw: st.DrawFn, spec: LayerSpec, rule: Rule) -> tuple[Case, R
     return Case(spec.name, config, case.input_shapes, case.dtype, case.seed), rule
 
 
+@st.composite
+def limit_cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, limit: OracleLimit) -> Case:
+    """A case that is valid by the spec and hits ``limit`` (its ``example`` applied to a valid draw)."""
+    config = draw(valid_configs(spec, oracle), label="config")
+    env = dict(spec.vars, **spec.normalize(config, oracle))
+    config.update({param: expr(env) for param, expr in limit.example.items()})
+    shapes = draw(input_shapes(spec, config), label="input_shapes")
+    seed = draw(st.integers(0, 2**31 - 1), label="seed")
+    return Case(spec.name, config, shapes, "float32", seed, False)
+
+
 def names_params(message: str, params: tuple[str, ...]) -> bool:
     """Whether an error message names every parameter of a rule."""
     return all(p in message for p in params)
@@ -361,6 +382,7 @@ __all__ = [
     "cases",
     "input_shapes",
     "invalid_cases",
+    "limit_cases",
     "make_inputs",
     "make_mask",
     "names_params",

@@ -68,6 +68,9 @@ def describe(s: LayerSpec) -> str:
     accepts += [(c.name, o, r) for c in s.constraints for o, r in c.oracle_accepts.items()]
     if accepts:
         parts.append("\nenforced by the implementation only:\n" + "\n".join(f"  {n} -- {o} accepts: {r}" for n, o, r in accepts))
+    if s.oracle_limits:
+        parts.append("\nnot comparable with an oracle:\n" + "\n".join(
+            f"  {lim.name} -- {', '.join(lim.oracles)} when {lim.when.source}: {lim.reason}" for lim in s.oracle_limits))
     i = s.input
     count = f"{i.min_count}" if i.min_count == i.max_count else f"{i.min_count}..{i.max_count}"
     rank = i.rank.source if i.rank is not None else f"{i.min_rank}..{i.max_rank}"

@@ -164,6 +164,22 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class OracleLimit:
+    """Valid configs an oracle cannot run, or runs wrongly (e.g. no CPU kernel for them).
+
+    The implementation must handle them; the suite draws no such case for those oracles (``repair``)
+    and the spec checker confirms the limit is still real (``example`` makes a valid config hit it).
+    """
+
+    name: str
+    oracles: tuple[str, ...]
+    when: Expr
+    reason: str
+    repair: Mapping[str, Expr]
+    example: Mapping[str, Expr]
+
+
+@dataclass(frozen=True)
 class InputSpec:
     count: Expr  # number of input tensors (1 for most layers)
     min_count: int
@@ -217,6 +233,17 @@ class LayerSpec:
             for w in data.get("weights", ())
         )
         self.constraints: tuple[Constraint, ...] = tuple(self._constraint(c) for c in data.get("constraints", ()))
+        self.oracle_limits: tuple[OracleLimit, ...] = tuple(
+            OracleLimit(
+                name=lim["name"],
+                oracles=tuple(lim["oracles"]),
+                when=compile_expr(lim["when"]),
+                reason=lim["reason"],
+                repair={k: compile_expr(v) for k, v in lim["repair"].items()},
+                example={k: compile_expr(v) for k, v in lim["example"].items()},
+            )
+            for lim in data.get("oracle_limits", ())
+        )
         self.input = self._inputs(data.get("inputs", {}))
         self.output_shape_rule: Expr = compile_expr(data.get("output_shape", "input"))
         self.output_mask_rule: Expr | None = (

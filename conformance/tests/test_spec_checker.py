@@ -12,7 +12,7 @@ from hypothesis import assume
 from keraspec.conformance import oracle as oracles
 from keraspec.conformance.harness import Target, oracle_run
 from keraspec.conformance.plugin import run_property
-from keraspec.conformance.strategies import Case, cases, invalid_cases, make_inputs
+from keraspec.conformance.strategies import Case, cases, invalid_cases, limit_cases, make_inputs
 
 #: Arguments of Keras's base Layer, which the spec leaves to the implementation's base class.
 BASE_LAYER_ARGS = {"name", "dtype", "trainable", "dynamic", "autocast", "input_dim", "input_shape"}
@@ -122,3 +122,24 @@ def test_oracle_rejects(request, oracle_rule):
     scope = {"layer": layer_spec.name, "family": layer_spec.family, "check": "spec_errors", "oracle": oracle,
              "device": "cpu", "dtype": "-", "test_id": request.node.nodeid}
     run_property(request, invalid_cases(layer_spec, rule), body, lambda ex: {**ex[0].describe(), "rule": ex[1].id}, scope)
+
+
+def test_oracle_limits(request, oracle_limit):
+    """A config the spec says an oracle cannot run (oracle_limits) still fails in that oracle, or gives
+    a result the spec's rules do not (e.g. an ignored parameter): a limit that no longer holds is stale."""
+    layer_spec, oracle, limit = oracle_limit
+    _adapter(oracle)
+
+    def body(case: Case):
+        assume(not layer_spec.broken_rules(case.config, [(None, *s[1:]) for s in case.input_shapes][0]))
+        assume(limit.when(layer_spec.env(layer_spec.normalize(case.config, oracle))))
+        run = oracle_run(Target(layer_spec, oracle, None, "cpu", case.dtype), case, training=False)
+        if run.error is None:
+            want = layer_spec.output_shape(case.config, case.input_shapes[0])
+            assert tuple(run.outputs[0].shape) != want, (
+                f"{layer_spec.name}: {oracle} now runs {case.config} and gives the spec's output shape {want}; "
+                f"the oracle limit {limit.name} ({limit.reason}) may be stale -- remove it if the values agree too")
+
+    scope = {"layer": layer_spec.name, "family": layer_spec.family, "check": "spec", "oracle": oracle,
+             "device": "cpu", "dtype": "-", "test_id": request.node.nodeid}
+    run_property(request, limit_cases(layer_spec, oracle, limit), body, Case.describe, scope)
