@@ -27,12 +27,29 @@ def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
+@lru_cache(maxsize=None)
+def _validator(ref: str | None = None) -> Any:
+    """A compiled validator for the whole schema, or for one of its ``$defs`` (``ref``).  The schema
+    is checked against its meta-schema once here; ``jsonschema.validate`` would do it per call."""
+    document = schema()
+    target = document if ref is None else {"$defs": document["$defs"], "$ref": f"#/$defs/{ref}"}
+    cls = jsonschema.validators.validator_for(document)
+    cls.check_schema(target)
+    return cls(target)
+
+
+def _check(data: Any, ref: str | None = None) -> None:
+    error = jsonschema.exceptions.best_match(_validator(ref).iter_errors(data))
+    if error is not None:
+        raise error
+
+
 def load_file(path: Path) -> dict[str, Any]:
     """Parse one spec file (safe_load only) and validate it against the schema."""
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     try:
-        jsonschema.validate(data, schema())
+        _check(data)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         raise SpecFileError(f"{path.name}: {where}: {exc.message}") from None
@@ -75,7 +92,6 @@ def load_all(spec_dir: Path = SPEC_DIR) -> dict[str, LayerSpec]:
         merged["aliases"] = entry.get("aliases", [])
         return merged
 
-    full_param = {"$defs": schema()["$defs"], "$ref": "#/$defs/param"}
     specs: dict[str, LayerSpec] = {}
     for name, (family, _) in raw.items():
         entry = resolve(name)
@@ -83,7 +99,7 @@ def load_all(spec_dir: Path = SPEC_DIR) -> dict[str, LayerSpec]:
             continue
         for pname, param in entry.get("params", {}).items():
             try:  # with extends resolved, every parameter must be complete
-                jsonschema.validate(param, full_param)
+                _check(param, "param")
             except jsonschema.ValidationError as exc:
                 raise SpecFileError(f"{name}.{pname}: {exc.message}") from None
         specs[name] = LayerSpec(entry, family)
