@@ -13,7 +13,7 @@ from keraspec import spec as _spec
 from .base import Layer, iter_layers
 
 #: The family modules of keraspec.impl, one per layer family of the spec.
-FAMILY_MODULES = ("core", "convolutional", "pooling", "reshaping", "regularization")
+FAMILY_MODULES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected")
 
 _registry: dict[str, type[Layer]] = {}
 for _module_name in FAMILY_MODULES:
