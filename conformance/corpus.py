@@ -33,7 +33,7 @@ from .strategies import Case, cases, make_inputs
 FORMAT_VERSION = 1
 DEFAULT_CORPUS = Path(str(resources.files("keraspec.conformance"))) / "corpus"
 _ARRAY_FIELDS = ("weights", "outputs", "grad_inputs", "grad_weights", "updated_weights")
-_JSON_FIELDS = ("weight_names", "trainable", "config", "output_shape", "losses", "error")
+_JSON_FIELDS = ("weight_names", "trainable", "config", "output_shape", "losses", "error", "grad_error")
 
 
 def _encode(value: Any) -> Any:
@@ -109,7 +109,7 @@ class Corpus:
         prefix = f"{rec.index}/{variant}"
         fields = {k: _decode(v) for k, v in rec.variants[variant].items()}
         counts = fields.pop("counts")
-        run = OracleRun(**{k: fields[k] for k in _JSON_FIELDS})
+        run = OracleRun(**{k: fields[k] for k in _JSON_FIELDS if k in fields})
         for name in _ARRAY_FIELDS:
             setattr(run, name, [arrays[f"{prefix}/{name}/{i}"] for i in range(counts[name])])
         run.output_mask = arrays[f"{prefix}/output_mask"] if f"{prefix}/output_mask" in arrays else None

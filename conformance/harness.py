@@ -404,6 +404,10 @@ def check_gradients(target: Target, case: Case) -> Measurement:
     training = case.training and target.spec.training != "stochastic"
     run = oracle_run(target, case, training=training)
     require_oracle_ok(run, case)
+    if run.grad_error is not None:
+        raise AssertionError(f"the oracle could not differentiate a config the spec calls comparable: {run.grad_error} "
+                             f"(if TensorFlow lacks the gradient, record an oracle_limit for the gradients check); "
+                             f"case {case.describe()}")
     ours = run_ours(target, case, run, training=training)
     m = Measurement()
     tol = _tol(target, case, gradient=True)

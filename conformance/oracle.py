@@ -82,6 +82,8 @@ class OracleRun:
     losses: list[float] = field(default_factory=list)
     updated_weights: list[np.ndarray] = field(default_factory=list)  # after the call (moving statistics)
     error: str | None = None
+    #: Set when the forward pass ran but TensorFlow could not differentiate it (no registered gradient).
+    grad_error: str | None = None
 
 
 class KerasOnTensorFlow:
@@ -203,12 +205,16 @@ class KerasOnTensorFlow:
                 cots = [_channels_last(c) for c in cots] if in_last else cots
                 loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64) * c) for o, c in zip(outs, cots)])
             sources = variables + list(obj.trainable_weights)
-            grads = tape.gradient(loss, sources)
             result.outputs = [_numpy(o) for o in outs]
             mask = getattr(outs[0], "_keras_mask", None)
             result.output_mask = None if mask is None else _numpy(mask)
-            result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
-            result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
+            try:
+                grads = tape.gradient(loss, sources)
+            except Exception as exc:  # noqa: BLE001 - e.g. LookupError: no gradient registered for an op
+                result.grad_error = f"{type(exc).__name__}: {exc}"
+            else:
+                result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
+                result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
             result.losses = [float(_numpy(v)) for v in obj.losses]
             if activity is not None:
                 penalty = self.module.regularizers.get(activity)

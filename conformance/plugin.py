@@ -303,8 +303,11 @@ def run_target_check(request: pytest.FixtureRequest, target: Target, check: str)
     from .strategies import cases
 
     st_ = state(request.config)
-    source: Any = (st_.corpus.cases(target.spec.name, target.oracle, target.dtype) if st_.corpus is not None
-                   else cases(target.spec, target.oracle, target.dtype))
+    def comparable(case: Case) -> bool:  # not behind a limit of the oracle on this check (spec oracle_limits)
+        return target.spec.oracle_limit(case.config, target.oracle, check, target.dtype) is None
+
+    source: Any = ([c for c in st_.corpus.cases(target.spec.name, target.oracle, target.dtype) if comparable(c)]
+                   if st_.corpus is not None else cases(target.spec, target.oracle, target.dtype).filter(comparable))
     run_property(request, source, lambda case: CHECK_FUNCTIONS[check](target, case), Case.describe,
                  target_scope(request, target, check))
 

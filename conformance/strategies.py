@@ -160,9 +160,10 @@ def repair(spec: LayerSpec, config: dict[str, Any], oracle: str = "keras3") -> d
         # Constraints on parameters not drawn yet (drawn from the input later) wait for them.
         broken: list[Constraint | OracleLimit] = [
             c for c in spec.constraints if c.stage == "config" and c.rule.names <= env.keys() and not _holds(c, env)]
-        # A config the oracle cannot run is valid, but there is nothing to compare it with.
+        # A config the oracle cannot run is valid, but there is nothing to compare it with.  (Limits
+        # on one check or dtype are left to that check: the config is still good for the others.)
         broken += [lim for lim in spec.oracle_limits
-                   if oracle in lim.oracles and lim.when.names <= env.keys() and _hits(lim, env)]
+                   if lim.whole_config and lim.applies(oracle) and lim.when.names <= env.keys() and lim.hits(env)]
         if not broken:
             return config
         for c in broken:
@@ -172,13 +173,6 @@ def repair(spec: LayerSpec, config: dict[str, Any], oracle: str = "keras3") -> d
                 config[param] = expr(env)
                 env = dict(spec.vars, **spec.normalize(config, oracle))
     raise SpecStrategyError(f"{spec.name}: repairs do not converge for {config}")
-
-
-def _hits(limit: OracleLimit, env: Mapping[str, Any]) -> bool:
-    try:
-        return bool(limit.when(env))
-    except Exception:  # noqa: BLE001 - cannot tell on this draw: keep it away from the oracle
-        return True
 
 
 def _holds(c: Constraint, env: Mapping[str, Any]) -> bool:
@@ -367,7 +361,7 @@ def limit_cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, limit: OracleLimi
     config.update({param: expr(env) for param, expr in limit.example.items()})
     shapes = draw(input_shapes(spec, config), label="input_shapes")
     seed = draw(st.integers(0, 2**31 - 1), label="seed")
-    return Case(spec.name, config, shapes, "float32", seed, False)
+    return Case(spec.name, config, shapes, limit.dtypes[0] if limit.dtypes else "float32", seed, False)
 
 
 def names_params(message: str, params: tuple[str, ...]) -> bool:

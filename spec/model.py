@@ -177,6 +177,27 @@ class OracleLimit:
     reason: str
     repair: Mapping[str, Expr]
     example: Mapping[str, Expr]
+    #: Only these checks cannot be compared (e.g. ``gradients`` where TF has no gradient); None: all.
+    checks: tuple[str, ...] | None = None
+    #: Only in these dtypes; None: all.
+    dtypes: tuple[str, ...] | None = None
+
+    def applies(self, oracle: str, check: str | None = None, dtype: str | None = None) -> bool:
+        """Whether the limit concerns this oracle, check and dtype (None: any check / dtype)."""
+        return (oracle in self.oracles
+                and (self.checks is None or check is None or check in self.checks)
+                and (self.dtypes is None or dtype is None or dtype in self.dtypes))
+
+    @property
+    def whole_config(self) -> bool:
+        """The oracle cannot run such a config at all (rather than one check of it, in some dtypes)."""
+        return self.checks is None and self.dtypes is None
+
+    def hits(self, env: Mapping[str, Any]) -> bool:
+        try:
+            return bool(self.when(env))
+        except Exception:  # noqa: BLE001 - cannot tell on this config: keep it away from the oracle
+            return True
 
 
 @dataclass(frozen=True)
@@ -241,6 +262,8 @@ class LayerSpec:
                 reason=lim["reason"],
                 repair={k: compile_expr(v) for k, v in lim["repair"].items()},
                 example={k: compile_expr(v) for k, v in lim["example"].items()},
+                checks=tuple(lim["checks"]) if "checks" in lim else None,
+                dtypes=tuple(lim["dtypes"]) if "dtypes" in lim else None,
             )
             for lim in data.get("oracle_limits", ())
         )
@@ -494,6 +517,15 @@ class LayerSpec:
         """Output shape (tuple; list of tuples for several outputs) by the spec's rule."""
         env = self.env(self.normalize(config), input_shape)
         return _as_shape(self.output_shape_rule(env))
+
+    def oracle_limit(self, config: Mapping[str, Any], oracle: str, check: str | None = None,
+                     dtype: str | None = None) -> OracleLimit | None:
+        """The oracle limit that keeps this config from being compared in ``check`` and ``dtype``, if any."""
+        env = dict(self.vars, **self.normalize(config, oracle))
+        for limit in self.oracle_limits:
+            if limit.applies(oracle, check, dtype) and limit.when.names <= env.keys() and limit.hits(env):
+                return limit
+        return None
 
     def weight_shapes(
         self, config: Mapping[str, Any], input_shape: Any, oracle: str | None = None

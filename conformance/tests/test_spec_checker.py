@@ -125,8 +125,9 @@ def test_oracle_rejects(request, oracle_rule):
 
 
 def test_oracle_limits(request, oracle_limit):
-    """A config the spec says an oracle cannot run (oracle_limits) still fails in that oracle, or gives
-    a result the spec's rules do not (e.g. an ignored parameter): a limit that no longer holds is stale."""
+    """A config the spec says an oracle cannot run (oracle_limits) still fails in that oracle (or, for a
+    gradients-only limit, fails to differentiate), or gives a result the spec's rules do not (e.g. an
+    ignored parameter): a limit that no longer holds is stale."""
     layer_spec, oracle, limit = oracle_limit
     _adapter(oracle)
 
@@ -134,7 +135,11 @@ def test_oracle_limits(request, oracle_limit):
         assume(not layer_spec.broken_rules(case.config, [(None, *s[1:]) for s in case.input_shapes][0]))
         assume(limit.when(layer_spec.env(layer_spec.normalize(case.config, oracle))))
         run = oracle_run(Target(layer_spec, oracle, None, "cpu", case.dtype), case, training=False)
-        if run.error is None:
+        if limit.checks == ("gradients",):
+            assert run.error is not None or run.grad_error is not None, (
+                f"{layer_spec.name}: {oracle} now differentiates {case.config} in {case.dtype}; the oracle limit "
+                f"{limit.name} ({limit.reason}) is stale")
+        elif run.error is None:
             want = layer_spec.output_shape(case.config, case.input_shapes[0])
             assert tuple(run.outputs[0].shape) != want, (
                 f"{layer_spec.name}: {oracle} now runs {case.config} and gives the spec's output shape {want}; "
