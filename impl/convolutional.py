@@ -1,4 +1,5 @@
-"""Convolution layers: Conv1D/2D/3D and Conv1D/2D/3DTranspose, one class per kind parameterised by ``rank``.
+"""Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, DepthwiseConv1D/2D and SeparableConv1D/2D,
+one class per kind parameterised by ``rank``.
 
 Weights are stored in torch's layout -- kernel ``(filters, in_channels // groups, *kernel_size)``
 -- and converted from Keras's ``(*kernel_size, in_channels // groups, filters)`` once, in
@@ -6,11 +7,17 @@ Weights are stored in torch's layout -- kernel ``(filters, in_channels // groups
 view has torch's channels_last memory format, which the CPU/CUDA kernels take as it is) and the
 result is moved back the same way.  TensorFlow's 'same' padding is passed to the conv as its
 ``padding`` argument when it is symmetric; only an asymmetric one is materialised with ``F.pad``.
+
+Depthwise kernels (Keras ``(*kernel_size, in_channels, depth_multiplier)``) are stored as torch's
+grouped-conv weight ``(in_channels * depth_multiplier, 1, *kernel_size)`` -- output channel
+``c * depth_multiplier + m``, Keras's order -- and run as a convolution with ``groups=in_channels``;
+a separable layer follows it with a 1 x ... x 1 convolution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,7 +40,40 @@ from .flavor import get_flavor
 _CONV: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-class _Conv(SpatialLayer):
+class _WindowConv(SpatialLayer):
+    """What the forward convolutions share: TF's padding rules and the output shape."""
+
+    def _padded(self, x: torch.Tensor) -> tuple[torch.Tensor, int | tuple[int, ...]]:
+        """The input (channels-first) and the conv's ``padding`` argument for TF's padding rule."""
+        if self.padding == "valid":
+            return x, 0
+        if self.padding == "causal":
+            return F.pad(x, (effective_kernel(self.kernel_size[0], self.dilation_rate[0]) - 1, 0)), 0
+        pads = same_paddings(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
+        if is_symmetric(pads):
+            return x, tuple(before for before, _ in pads)
+        return F.pad(x, torch_pad_arg(pads)), 0
+
+    def _output_channels(self, channels: int | None) -> int | None:
+        return self.filters
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = self._check_shape(input_shape)
+        out = tuple(
+            conv_output_length(n, k, s, d, self.padding)
+            for n, k, s, d in zip(self._spatial(shape), self.kernel_size, self.strides, self.dilation_rate)
+        )
+        if any(o is not None and o <= 0 for o in out):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape} "
+                f"(kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}, strides={self.strides}, "
+                f"padding={self.padding!r})"
+            )
+        channels = self._output_channels(shape[self._channel_axis])
+        return (shape[0], channels, *out) if self._channels_first else (shape[0], *out, channels)
+
+
+class _Conv(_WindowConv):
     """N-D convolution (cross-correlation), ``activation(conv(x, kernel) + bias)``, TF padding rules."""
 
     def __init__(
@@ -83,36 +123,11 @@ class _Conv(SpatialLayer):
         self.built = True
 
     # -- call -----------------------------------------------------------------------------------
-    def _padded(self, x: torch.Tensor) -> tuple[torch.Tensor, int | tuple[int, ...]]:
-        """The input (channels-first) and the conv's ``padding`` argument for TF's padding rule."""
-        if self.padding == "valid":
-            return x, 0
-        if self.padding == "causal":
-            return F.pad(x, (effective_kernel(self.kernel_size[0], self.dilation_rate[0]) - 1, 0)), 0
-        pads = same_paddings(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
-        if is_symmetric(pads):
-            return x, tuple(before for before, _ in pads)
-        return F.pad(x, torch_pad_arg(pads)), 0
-
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         x, padding = self._padded(self._to_channels_first(inputs))
         y = _CONV[self.rank](x, self.kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups)
         # The activation sees Keras's layout (softmax works on the last axis of *that* layout).
         return self.activation(self._from_channels_first(y))
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        shape = self._check_shape(input_shape)
-        out = tuple(
-            conv_output_length(n, k, s, d, self.padding)
-            for n, k, s, d in zip(self._spatial(shape), self.kernel_size, self.strides, self.dilation_rate)
-        )
-        if any(o is not None and o <= 0 for o in out):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape} "
-                f"(kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}, strides={self.strides}, "
-                f"padding={self.padding!r})"
-            )
-        return (shape[0], self.filters, *out) if self._channels_first else (shape[0], *out, self.filters)
 
 
 class Conv1D(_Conv):
@@ -125,6 +140,181 @@ class Conv2D(_Conv):
 
 class Conv3D(_Conv):
     rank = 3
+
+
+# -- depthwise and separable convolution ------------------------------------------------------------
+@dataclass(frozen=True)
+class _DepthwiseKernelLayout(WeightLayout):
+    """Keras's depthwise kernel ``(*kernel_size, channels, multiplier)`` stored as torch's grouped-conv
+    weight ``(channels * multiplier, 1, *kernel_size)``: row ``c * multiplier + m`` is Keras's
+    ``[..., c, m]``, the output-channel order of TensorFlow's depthwise convolution."""
+
+    channels: int = 1
+    multiplier: int = 1
+
+    def to_torch(self, value: torch.Tensor) -> torch.Tensor:
+        rank = value.dim() - 2
+        moved = value.permute(rank, rank + 1, *range(rank))  # (channels, multiplier, *kernel_size)
+        return moved.reshape(self.channels * self.multiplier, 1, *moved.shape[2:]).contiguous()
+
+    def to_keras(self, value: torch.Tensor) -> torch.Tensor:
+        rank = value.dim() - 2
+        split = value.reshape(self.channels, self.multiplier, *value.shape[2:])
+        return split.permute(*range(2, rank + 2), 0, 1)
+
+
+class _DepthwiseBase(_WindowConv):
+    """The depthwise step shared by the depthwise and separable layers."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> _DepthwiseBase:
+        # tf_keras's configs also carry its Conv base's unused arguments (the spec's excluded_params).
+        excluded = cls.spec().excluded_params
+        return cls(**{k: v for k, v in config.items() if k not in excluded})
+
+    def _add_depthwise_kernel(self, name: str, channels: int) -> None:
+        self.add_weight(
+            name,
+            tuple(self.kernel_size) + (channels, self.depth_multiplier),
+            self.depthwise_initializer,
+            self.depthwise_regularizer,
+            self.depthwise_constraint,
+            layout=_DepthwiseKernelLayout(channels=channels, multiplier=self.depth_multiplier),
+        )
+
+    def _depthwise(self, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """Depthwise convolution of a channels-first ``x`` (one group per input channel)."""
+        x, padding = self._padded(x)
+        return _CONV[self.rank](x, kernel, bias, self.strides, padding, self.dilation_rate, x.shape[1])
+
+
+class _DepthwiseConv(_DepthwiseBase):
+    """N-D depthwise convolution, ``activation(depthwise_conv(x, kernel) + bias)``.
+
+    The kernel's name is the flavour's (keras3 ``kernel``, tf_keras ``depthwise_kernel``; the spec's
+    ``oracle_names``), fixed when the layer is constructed.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        depth_multiplier: int = 1,
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self._kernel_name = type(self).spec().weights[0].name_in(get_flavor())
+        self.activation = activations.get(activation)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def build(self, input_shape: Shape) -> None:
+        shape = self._check_shape(input_shape)
+        self._validate_input(shape)
+        channels = int(shape[self._channel_axis])
+        self._add_depthwise_kernel(self._kernel_name, channels)
+        if self.use_bias:
+            self.add_weight(
+                "bias", (channels * self.depth_multiplier,), self.bias_initializer, self.bias_regularizer, self.bias_constraint
+            )
+        else:
+            self.bias = None
+        self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis: channels})
+        self.built = True
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        y = self._depthwise(self._to_channels_first(inputs), getattr(self, self._kernel_name), self.bias)
+        return self.activation(self._from_channels_first(y))
+
+    def _output_channels(self, channels: int | None) -> int | None:
+        return None if channels is None else channels * self.depth_multiplier
+
+
+class DepthwiseConv1D(_DepthwiseConv):
+    rank = 1
+
+
+class DepthwiseConv2D(_DepthwiseConv):
+    rank = 2
+
+
+class _SeparableConv(_DepthwiseBase):
+    """N-D depthwise-separable convolution: the depthwise step (strides, padding, dilation; no bias),
+    then a pointwise (1 x ... x 1) convolution with the bias, then the activation."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+        depth_multiplier: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        pointwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        pointwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        pointwise_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._configure(locals())
+        self.activation = activations.get(activation)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def build(self, input_shape: Shape) -> None:
+        shape = self._check_shape(input_shape)
+        self._validate_input(shape)
+        channels = int(shape[self._channel_axis])
+        rank = self.rank
+        self._add_depthwise_kernel("depthwise_kernel", channels)
+        self.add_weight(
+            "pointwise_kernel",
+            (1,) * rank + (channels * self.depth_multiplier, self.filters),
+            self.pointwise_initializer,
+            self.pointwise_regularizer,
+            self.pointwise_constraint,
+            layout=WeightLayout(keras_to_torch=(rank + 1, rank, *range(rank))),
+        )
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
+        else:
+            self.bias = None
+        self.input_spec = InputSpec(ndim=rank + 2, axes={self._channel_axis: channels})
+        self.built = True
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        y = self._depthwise(self._to_channels_first(inputs), self.depthwise_kernel, None)
+        y = _CONV[self.rank](y, self.pointwise_kernel, self.bias)
+        return self.activation(self._from_channels_first(y))
+
+
+class SeparableConv1D(_SeparableConv):
+    rank = 1
+
+
+class SeparableConv2D(_SeparableConv):
+    rank = 2
 
 
 # -- transposed convolution -------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_spec_matches_oracle(request, oracle_layer):
         if case.input_shapes:
             concrete = layer_spec.output_shape(case.config, list(case.input_shapes) if len(case.input_shapes) > 1 else case.input_shapes[0])
             assert tuple(run.outputs[0].shape) == concrete, f"{layer_spec.name}: actual output shape: spec {concrete}, oracle {run.outputs[0].shape}"
-            spec_weights = layer_spec.weight_shapes(case.config, arg)
+            spec_weights = layer_spec.weight_shapes(case.config, arg, oracle)
             got = list(zip(run.weight_names, [w.shape for w in run.weights]))
             assert got == spec_weights, f"{layer_spec.name}: weights: spec {spec_weights}, oracle {oracle} {got}"
 
