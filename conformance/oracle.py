@@ -213,6 +213,9 @@ class KerasOnTensorFlow:
             except Exception as exc:  # noqa: BLE001 - e.g. LookupError: no gradient registered for an op
                 result.grad_error = f"{type(exc).__name__}: {exc}"
             else:
+                missing = [i for i, g in enumerate(grads[: len(variables)]) if g is None]
+                if missing:  # every layer's output depends on its inputs: None is a gradient TF lacks
+                    result.grad_error = f"TensorFlow gives no gradient (None) w.r.t. input(s) {missing}"
                 result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
                 result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
             result.losses = [float(_numpy(v)) for v in obj.losses]

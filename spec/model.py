@@ -163,6 +163,10 @@ class Constraint:
     doc: str = ""
 
 
+#: The input dtypes of a layer whose spec names none: every float dtype Keras runs layers in.
+FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
 @dataclass(frozen=True)
 class OracleLimit:
     """Valid configs an oracle cannot run, or runs wrongly (e.g. no CPU kernel for them).
@@ -327,7 +331,7 @@ class LayerSpec:
             min_rank=min_rank,
             max_rank=max_rank,
             enforce_min_rank=bool(rank.get("enforce_min", False)) if isinstance(rank, Mapping) else True,
-            dtypes=tuple(d.get("dtypes", ("float32", "float64"))),
+            dtypes=tuple(d.get("dtypes", FLOAT_DTYPES)),
             min_sizes=compile_expr(d["min_sizes"]) if "min_sizes" in d else None,
             same_shape=d.get("same_shape", False),
             sizes=compile_expr(d["sizes"]) if "sizes" in d else None,
