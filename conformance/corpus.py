@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -176,8 +176,16 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                     index["cases"].append(entry)
                 np.savez_compressed(out_dir / f"{group}.npz", **arrays)
     index["record_seconds"] = round(time.perf_counter() - started, 2)
-    (out_dir / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True))
+    (out_dir / "index.json").write_text(_index_text(index))
     return index
+
+
+def _index_text(index: Mapping[str, Any]) -> str:
+    """The index as JSON with one compact line per case: small, and a re-record diffs case by case."""
+    head = {k: v for k, v in index.items() if k != "cases"}
+    lines = [json.dumps(case, sort_keys=True, separators=(",", ":")) for case in index["cases"]]
+    return (json.dumps(head, indent=1, sort_keys=True)[:-2] + ',\n "cases": [\n  '
+            + ",\n  ".join(lines) + "\n ]\n}\n")
 
 
 def draw_cases(layer: Any, oracle: str, dtype: str, examples: int, seed: int) -> list[Case]:
