@@ -242,6 +242,13 @@ class Layer(torch.nn.Module):
         )
         return param
 
+    def add_bias(self, shape: Sequence[int]) -> None:
+        """The ``bias`` weight from the layer's ``bias_*`` arguments when ``use_bias``, else ``bias = None``."""
+        if self.use_bias:
+            self.add_weight("bias", tuple(shape), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
+        else:
+            self.bias = None
+
     @property
     def weight_names(self) -> list[str]:
         return [w.name for w in self._weights]

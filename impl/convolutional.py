@@ -115,10 +115,7 @@ class _Conv(_WindowConv):
             self.kernel_constraint,
             layout=WeightLayout(keras_to_torch=(rank + 1, rank, *range(rank))),
         )
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
-        else:
-            self.bias = None
+        self.add_bias((self.filters,))
         self.input_spec = InputSpec(ndim=rank + 2, axes={self._channel_axis: channels})
         self.built = True
 
@@ -225,12 +222,7 @@ class _DepthwiseConv(_DepthwiseBase):
         self._validate_input(shape)
         channels = int(shape[self._channel_axis])
         self._add_depthwise_kernel(self._kernel_name, channels)
-        if self.use_bias:
-            self.add_weight(
-                "bias", (channels * self.depth_multiplier,), self.bias_initializer, self.bias_regularizer, self.bias_constraint
-            )
-        else:
-            self.bias = None
+        self.add_bias((channels * self.depth_multiplier,))
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis: channels})
         self.built = True
 
@@ -296,10 +288,7 @@ class _SeparableConv(_DepthwiseBase):
             self.pointwise_constraint,
             layout=WeightLayout(keras_to_torch=(rank + 1, rank, *range(rank))),
         )
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
-        else:
-            self.bias = None
+        self.add_bias((self.filters,))
         self.input_spec = InputSpec(ndim=rank + 2, axes={self._channel_axis: channels})
         self.built = True
 
@@ -390,10 +379,7 @@ class _ConvTranspose(SpatialLayer):
             self.kernel_constraint,
             layout=WeightLayout(keras_to_torch=(rank + 1, rank, *range(rank))),
         )
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
-        else:
-            self.bias = None
+        self.add_bias((self.filters,))
         self.input_spec = InputSpec(ndim=rank + 2, axes={self._channel_axis: channels})
         self.built = True
 

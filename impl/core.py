@@ -39,10 +39,7 @@ class Dense(Layer):
         in_dim = int(input_shape[-1])
         self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer, self.kernel_regularizer,
                         self.kernel_constraint)
-        if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer, self.bias_constraint)
-        else:
-            self.bias = None
+        self.add_bias((self.units,))
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
         self.built = True
 

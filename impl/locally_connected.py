@@ -28,7 +28,7 @@ Two tf_keras behaviours that are easy to miss, both followed here:
   input, whatever the stride or size (so ``k // 2`` zero cells before).
 * The bias has shape ``out_spatial + (filters,)`` in both layouts; for channels_first
   ``backend.bias_add`` *reshapes* it to ``(filters,) + out_spatial`` (no transpose), which is what
-  the view in :meth:`_LocallyConnected._add_bias` does.
+  the view in :meth:`_LocallyConnected._plus_bias` does.
 
 These layers exist in tf_keras only, so activations and serialization always follow tf_keras's
 definitions, whatever flavour is in force.
@@ -146,11 +146,7 @@ class _LocallyConnected(SpatialLayer):
             layout = _IndexLayout(keras_shape, (positions, channels * taps, self.filters), index)
         self.add_weight("kernel", keras_shape, self.kernel_initializer, self.kernel_regularizer,
                         self.kernel_constraint, layout=layout)
-        if self.use_bias:
-            self.add_weight("bias", (*out, self.filters), self.bias_initializer, self.bias_regularizer,
-                            self.bias_constraint)
-        else:
-            self.bias = None
+        self.add_bias((*out, self.filters))
         # Every axis sizes the weights: once built, only the batch size may change.
         sizes = {axis: int(shape[axis]) for axis in range(1, self.rank + 2)}
         self.input_spec = InputSpec(ndim=self.rank + 2, axes=sizes)
@@ -237,9 +233,9 @@ class _LocallyConnected(SpatialLayer):
             y = torch.bmm(patches, self.kernel)  # (P, B, filters): one contraction for every position
             y = (y.permute(1, 2, 0).reshape(batch, f, *out) if self._channels_first
                  else y.transpose(0, 1).reshape(batch, *out, f))
-        return self.activation(self._add_bias(y))
+        return self.activation(self._plus_bias(y))
 
-    def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
+    def _plus_bias(self, y: torch.Tensor) -> torch.Tensor:
         if self.bias is None:
             return y
         if self._channels_first:  # tf_keras reshapes (out..., filters) to (filters, out...): a view
