@@ -89,10 +89,26 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "GlobalAveragePooling1D": ({}, (32, 256, 128), lambda l: (lambda x: x.mean(dim=1))),
     "Cropping2D": ({"cropping": ((2, 1), (1, 2))}, (32, 56, 56, 32), lambda l: (lambda x: x[:, 2:-1, 1:-2])),
     "ZeroPadding3D": ({"padding": 1}, (8, 32, 32, 32, 16), lambda l: (lambda x: F.pad(x, (0, 0, 1, 1, 1, 1, 1, 1)))),
+    "DepthwiseConv2D": ({"kernel_size": 3, "padding": "same", "depth_multiplier": 2}, (32, 56, 56, 32),
+                        lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv2d(x.movedim(-1, 1), k, b, padding=1, groups=32)
+                                   .movedim(1, -1))),
+    "SeparableConv2D": ({"filters": 64, "kernel_size": 3, "padding": "same"}, (32, 56, 56, 32),
+                        lambda l: (lambda x, d=l.depthwise_kernel, p=l.pointwise_kernel, b=l.bias: F.conv2d(
+                            F.conv2d(x.movedim(-1, 1), d, None, padding=1, groups=32), p, b).movedim(1, -1))),
+    # The plain ops of a locally-connected layer: one unfold of the input, one bmm over positions.
+    "LocallyConnected2D": ({"filters": 16, "kernel_size": 3}, (32, 16, 16, 8),
+                           lambda l: (lambda x, k=l.kernel, b=l.bias: (torch.bmm(
+                               F.unfold(x.movedim(-1, 1), 3).permute(2, 0, 1), k).transpose(0, 1)
+                               .reshape(x.shape[0], 14, 14, 16) + b))),
     "UpSampling2D[bilinear]": ({"size": 2, "interpolation": "bilinear"}, (32, 28, 28, 32),
                                # torch's bilinear with align_corners=False is the same half-pixel rule.
                                lambda l: (lambda x: F.interpolate(x.movedim(-1, 1), scale_factor=2, mode="bilinear")
                                           .movedim(1, -1))),
+    # No torch op resamples as TensorFlow's bicubic does (torch's uses a = -0.75 and clamps the edge);
+    # its bicubic is still the yardstick for cost.
+    "UpSampling2D[bicubic]": ({"size": 2, "interpolation": "bicubic"}, (32, 28, 28, 32),
+                              lambda l: (lambda x: F.interpolate(x.movedim(-1, 1), scale_factor=2, mode="bicubic")
+                                         .movedim(1, -1))),
 }
 
 
