@@ -176,8 +176,26 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                     index["cases"].append(entry)
                 np.savez_compressed(out_dir / f"{group}.npz", **arrays)
     index["record_seconds"] = round(time.perf_counter() - started, 2)
+    if layers is not None:
+        index["cases"] = _kept_cases(out_dir, index, set(layers)) + index["cases"]
     (out_dir / "index.json").write_text(_index_text(index))
     return index
+
+
+def _kept_cases(out_dir: Path, index: Mapping[str, Any], recorded_layers: set[str]) -> list[dict[str, Any]]:
+    """The cases of an existing corpus in ``out_dir`` for layers not recorded now, so that recording
+    some layers adds to a corpus instead of replacing it.  Only a corpus of the same oracle versions
+    can be added to: mixed versions would make the staleness check meaningless."""
+    index_path = out_dir / "index.json"
+    if not index_path.exists():
+        return []
+    existing = json.loads(index_path.read_text())
+    for oracle, versions in index["versions"].items():
+        if existing.get("versions", {}).get(oracle, versions) != versions:
+            raise ValueError(f"{out_dir} was recorded with {oracle} {existing['versions'][oracle]}, the installed oracle "
+                             f"is {versions}: re-record the whole corpus (keraspec record without --layers)")
+    index["versions"].update({k: v for k, v in existing.get("versions", {}).items() if k not in index["versions"]})
+    return [case for case in existing["cases"] if case["layer"] not in recorded_layers]
 
 
 def _index_text(index: Mapping[str, Any]) -> str:

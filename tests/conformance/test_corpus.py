@@ -92,3 +92,26 @@ def test_regenerated_inputs_match_the_recorded_ones():
     rec = corpus.recorded[0]
     run = corpus.run(rec.oracle, rec.case, False, False)  # raises if inputs regenerate differently
     assert run.outputs and all(np.isfinite(o).all() for o in run.outputs)
+
+
+def test_recording_some_layers_adds_to_a_corpus(tmp_path):
+    from keraspec.conformance.corpus import record
+
+    record(tmp_path, layers=["Dense"], oracles=["keras3"], dtypes=["float32"], examples=1)
+    record(tmp_path, layers=["Activation"], oracles=["keras3"], dtypes=["float32"], examples=1)
+    corpus = Corpus(tmp_path)
+    assert corpus.has("Dense", "keras3") and corpus.has("Activation", "keras3")
+    for layer in ("Dense", "Activation"):
+        case = corpus.cases(layer, "keras3", "float32")[0]
+        assert corpus.run("keras3", case, training=False, with_mask=False).outputs  # arrays still load
+
+
+def test_adding_to_a_corpus_of_other_oracle_versions_is_refused(tmp_path):
+    from keraspec.conformance.corpus import record
+
+    record(tmp_path, layers=["Dense"], oracles=["keras3"], dtypes=["float32"], examples=1)
+    index = json.loads((tmp_path / "index.json").read_text())
+    index["versions"]["keras3"]["keras"] = "0.0.1"
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="re-record the whole corpus"):
+        record(tmp_path, layers=["Activation"], oracles=["keras3"], dtypes=["float32"], examples=1)
