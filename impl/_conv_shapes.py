@@ -149,6 +149,15 @@ class SpatialLayer(Layer):
             )
         return shape
 
+    def _windowed_output_shape(self, shape: tuple[Any, ...], spatial_out: Sequence[Any], channels: Any,
+                               window: str) -> tuple[Any, ...]:
+        """The output shape from its spatial sizes and channel count, in the layer's data_format;
+        an empty spatial axis is a ValueError naming the input shape and the window (``window``)."""
+        if any(o is not None and o <= 0 for o in spatial_out):
+            raise ValueError(f"{type(self).__name__} '{self.name}': the output would be empty for input shape "
+                             f"{shape} ({window})")
+        return (shape[0], channels, *spatial_out) if self._channels_first else (shape[0], *spatial_out, channels)
+
     def _validate_input(self, shape: tuple[Any, ...]) -> None:
         """The spec's input-stage constraints (e.g. groups divides the channels), naming the shape."""
         try:

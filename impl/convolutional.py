@@ -63,14 +63,9 @@ class _WindowConv(SpatialLayer):
             conv_output_length(n, k, s, d, self.padding)
             for n, k, s, d in zip(self._spatial(shape), self.kernel_size, self.strides, self.dilation_rate)
         )
-        if any(o is not None and o <= 0 for o in out):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape} "
-                f"(kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}, strides={self.strides}, "
-                f"padding={self.padding!r})"
-            )
-        channels = self._output_channels(shape[self._channel_axis])
-        return (shape[0], channels, *out) if self._channels_first else (shape[0], *out, channels)
+        window = (f"kernel_size={self.kernel_size}, dilation_rate={self.dilation_rate}, strides={self.strides}, "
+                  f"padding={self.padding!r}")
+        return self._windowed_output_shape(shape, out, self._output_channels(shape[self._channel_axis]), window)
 
 
 class _Conv(_WindowConv):
@@ -419,9 +414,9 @@ class _ConvTranspose(SpatialLayer):
                 self._spatial(shape), self.kernel_size, self.strides, self.dilation_rate, self._output_padding()
             )
         )
-        if any(o is not None and o <= 0 for o in out):
-            raise ValueError(f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape}")
-        return (shape[0], self.filters, *out) if self._channels_first else (shape[0], *out, self.filters)
+        window = (f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}, "
+                  f"output_padding={self.output_padding}")
+        return self._windowed_output_shape(shape, out, self.filters, window)
 
 
 class Conv1DTranspose(_ConvTranspose):

@@ -245,12 +245,8 @@ class _LocallyConnected(SpatialLayer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         shape = self._check_shape(input_shape)
         out = self._out_sizes(self._spatial(shape))
-        if any(o is not None and o <= 0 for o in out):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape} "
-                f"(kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r})"
-            )
-        return (shape[0], self.filters, *out) if self._channels_first else (shape[0], *out, self.filters)
+        window = f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}"
+        return self._windowed_output_shape(shape, out, self.filters, window)
 
 
 class LocallyConnected1D(_LocallyConnected):

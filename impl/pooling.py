@@ -71,13 +71,8 @@ class _Pooling(SpatialLayer):
             conv_output_length(n, k, s, 1, self.padding)
             for n, k, s in zip(self._spatial(shape), self.pool_size, self.strides)
         )
-        if any(o is not None and o <= 0 for o in out):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the output would be empty for input shape {shape} "
-                f"(pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r})"
-            )
-        channels = shape[self._channel_axis]
-        return (shape[0], channels, *out) if self._channels_first else (shape[0], *out, channels)
+        window = f"pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r}"
+        return self._windowed_output_shape(shape, out, shape[self._channel_axis], window)
 
 
 class _MaxPooling(_Pooling):
