@@ -26,14 +26,16 @@ from hypothesis import Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from keraspec import spec as spec_module
+from keraspec.spec import DTYPE_POLICIES, ORACLES
 
 from .oracle import OracleRun
 from .strategies import Case, cases, make_inputs
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: stepped weights and probe-input results
 DEFAULT_CORPUS = Path(str(resources.files("keraspec.conformance"))) / "corpus"
-_ARRAY_FIELDS = ("weights", "outputs", "grad_inputs", "grad_weights", "updated_weights")
-_JSON_FIELDS = ("weight_names", "trainable", "config", "output_shape", "losses", "error", "grad_error")
+_ARRAY_FIELDS = ("weights", "outputs", "grad_inputs", "grad_weights", "updated_weights", "stepped_weights", "probe_outputs")
+_JSON_FIELDS = ("weight_names", "trainable", "config", "output_shape", "losses", "error", "grad_error", "step_error",
+                "probe_errors")
 
 
 def _encode(value: Any) -> Any:
@@ -122,8 +124,8 @@ class Corpus:
         return run
 
 
-def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable[str] = ("keras3", "tf_keras"),
-           dtypes: Iterable[str] = ("float32", "float64"), examples: int = 3, seed: int = 0) -> dict[str, Any]:
+def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable[str] = ORACLES,
+           dtypes: Iterable[str] = DTYPE_POLICIES, examples: int = 2, seed: int = 0) -> dict[str, Any]:
     """Draw cases from the spec, run the oracle on each, and write the corpus to ``out_dir``."""
     from . import oracle as oracle_module
     from .harness import Target, applicable_checks, oracle_run, uses_input_mask
@@ -138,7 +140,7 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
             continue  # nothing to run: such layers are checked on config and shape only
         checks = applicable_checks(layer)
         base_variants = [(False, False)]
-        if "forward_training" in checks or "gradients" in checks:
+        if "forward_training" in checks:  # (a stochastic layer's gradients are compared in inference)
             base_variants.append((True, False))
         for oracle in oracles:
             if not layer.has_oracle(oracle) or not oracle_module.available(oracle):

@@ -18,18 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from keraspec.spec import LayerSpec
-from keraspec.spec.expr import compile_expr
+from keraspec.spec import LayerSpec, Stochastic, compute_dtype
 
 from . import oracle as oracles
-from .strategies import Case, make_inputs, make_mask
+from .catalogue import CHECKS
+from .strategies import Case, make_inputs, make_mask, probe_inputs
 from .tolerance import Comparison, Tolerance, compare, tolerance
 
 DEFAULT_IMPL = "keraspec.impl.layers"
-
-#: Every check, in report order.
-CHECKS = ("config", "errors", "input_errors", "shapes", "weights", "forward", "forward_training", "gradients", "masks",
-          "stochastic")
+__all__ = ["CHECKS", "CHECK_FUNCTIONS", "DEFAULT_IMPL", "ImplUnderTest", "Target", "applicable_checks", "oracle_run"]
 
 
 class NotImplementedLayer(Exception):
@@ -110,11 +107,13 @@ def applicable_checks(spec: LayerSpec) -> list[str]:
         out += ["weights", "input_errors", "forward", "gradients"]
         if spec.training != "stochastic":
             out.append("forward_training")
-        else:
+        if spec.behaviour.stochastic is not None:
             out.append("stochastic")
+        if spec.weights:
+            out.append("training_step")
         if spec.masking.get("supports") or spec.masking.get("output"):
             out.append("masks")
-    return out
+    return [c for c in CHECKS if c in out]
 
 
 # -- oracle runs, memoised: every check of one case shares one oracle build ----------------------
@@ -145,12 +144,22 @@ def oracle_run(target: Target, case: Case, training: bool, with_mask: bool = Fal
     adapter = oracles.get(target.oracle)
     inputs = make_inputs(target.spec, case)
     mask = make_mask(target.spec, case) if with_mask else None
-    run = adapter.run(target.spec, case.config, inputs, case.dtype, training,
-                      weight_seed=case.seed + 1, cotangent_seed=case.seed + 2, input_mask=mask)
+    # The inference run also calls the built layer on the probe inputs (the input_errors check), and
+    # the run the gradients check uses takes the training step.
+    probes = [x for _, x in probe_inputs(target.spec, case)] if not (training or with_mask) else []
+    step = not with_mask and training == gradient_training(target.spec, case)
+    run = adapter.run(target.spec, case.config, inputs, case.dtype, training, weight_seed=case.seed + 1,
+                      cotangent_seed=case.seed + 2, input_mask=mask, probes=probes, step=step)
     _ORACLE_CACHE[key] = run
     if len(_ORACLE_CACHE) > _ORACLE_CACHE_SIZE:
         _ORACLE_CACHE.popitem(last=False)
     return run
+
+
+def gradient_training(spec: LayerSpec, case: Case) -> bool:
+    """The training flag of the gradients and training-step checks: the case's, except for a stochastic
+    layer, whose training draws differ by construction (its gradients are compared in inference)."""
+    return case.training and spec.training != "stochastic"
 
 
 def require_oracle_ok(run: oracles.OracleRun, case: Case) -> None:
@@ -167,6 +176,8 @@ class OursRun:
     grad_inputs: list[np.ndarray]
     grad_weights: list[np.ndarray]
     losses: list[float]
+    #: Gradients of the stored weights (keras_weights()), in their stored layout.
+    raw_weight_grads: list[torch.Tensor | None]
 
 
 def construct_ours(target: Target, config: Mapping[str, Any]) -> Any:
@@ -175,9 +186,31 @@ def construct_ours(target: Target, config: Mapping[str, Any]) -> Any:
         return cls(**dict(config), dtype=target.dtype)
 
 
+_OURS_CACHE: OrderedDict[tuple[Any, ...], OursRun] = OrderedDict()
+_OURS_CACHE_SIZE = 64
+
+
 def run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool, with_mask: bool = False,
              layer: Any = None) -> OursRun:
-    """Build ours, load the oracle's weights, run forward and backward with the oracle's cotangent."""
+    """Build ours, load the oracle's weights, run forward and backward with the oracle's cotangent.
+
+    Without a ``layer`` the run is memoised like the oracle's, so the forward, gradients,
+    training-step and input-error checks of one case share one build and one backward pass (a
+    check that changes the layer restores its weights)."""
+    if layer is not None:
+        return _run_ours(target, case, run, training, with_mask, layer)
+    key = (target.id, target.impl.module_name, case.key(), training, with_mask, id(run))
+    if key in _OURS_CACHE:
+        _OURS_CACHE.move_to_end(key)
+        return _OURS_CACHE[key]
+    ours = _OURS_CACHE[key] = _run_ours(target, case, run, training, with_mask, None)
+    if len(_OURS_CACHE) > _OURS_CACHE_SIZE:
+        _OURS_CACHE.popitem(last=False)
+    return ours
+
+
+def _run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool, with_mask: bool,
+              layer: Any) -> OursRun:
     device = torch.device(target.device)
     layer = layer if layer is not None else construct_ours(target, case.config)
     if hasattr(layer, "to"):
@@ -199,8 +232,9 @@ def run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool,
     weights = [w for w, t in zip(_trainable_weights(layer), run.trainable) if t]
     loss_grads = torch.autograd.grad(loss, tensors + weights, allow_unused=True) if loss.requires_grad else [None] * (len(tensors) + len(weights))
     grad_inputs = [_np(g, t) for g, t in zip(loss_grads[: len(tensors)], tensors)]
+    raw_weight_grads = list(loss_grads[len(tensors):])
     grad_weights = [_np(layer.weight_to_keras(w, g) if g is not None else None, w) for w, g in
-                    zip(weights, loss_grads[len(tensors):])]
+                    zip(weights, raw_weight_grads)]
     mask = getattr(outs[0], "_keras_mask", None)
     return OursRun(
         layer=layer,
@@ -209,6 +243,7 @@ def run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool,
         grad_inputs=grad_inputs,
         grad_weights=grad_weights,
         losses=[float(v) for v in layer.losses],
+        raw_weight_grads=raw_weight_grads,
     )
 
 
@@ -224,21 +259,25 @@ def _np(value: torch.Tensor | None, like: torch.Tensor) -> np.ndarray:
 
 # -- helpers for checks ---------------------------------------------------------------------------
 def _tol(target: Target, case: Case, gradient: bool = False) -> Tolerance:
-    numerics = target.spec.numerics
+    """The policy's tolerance for this case: the spec's op class and reduction length, in the
+    precision the oracle really computes in (the compute dtype of a mixed policy; float32 where the
+    spec says the oracle computes a float64 layer in float32)."""
+    spec = target.spec
     length = 1
-    if "length" in numerics:
-        env = target.spec.env(target.spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
-        length = int(compile_expr(numerics["length"])(env) or 1)
-    op_class = numerics.get("op_class", "elementwise")
+    if spec.reduction_length is not None:
+        env = spec.env(spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
+        length = int(spec.reduction_length(env) or 1)
+    op_class = spec.op_class
     if gradient and op_class == "exact":
         op_class = "elementwise"  # the cotangent product is a float sum even for pure data movement
     if gradient:
         length = max(length, int(np.prod(case.input_shapes[0][:-1])))
-    return tolerance(case.dtype, target.device, op_class, length, gradient=gradient)
+    dtype = spec.oracle_compute_dtype(case.config, target.oracle, case.dtype)
+    return tolerance(dtype, target.device, op_class, length, gradient=gradient)
 
 
 #: Serialized dtype policies (Keras 3 writes a dict where tf_keras writes the dtype's name).
-DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
+DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy", "Policy"})
 #: Activation names that are the same function under two names; the oracles serialize differently.
 ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 
@@ -400,8 +439,7 @@ def check_forward_training(target: Target, case: Case) -> Measurement:
 
 def check_gradients(target: Target, case: Case) -> Measurement:
     """d(sum(output * cotangent)) w.r.t. every input and trainable weight."""
-    # A stochastic layer's training draws differ by construction; its gradients are compared in inference.
-    training = case.training and target.spec.training != "stochastic"
+    training = gradient_training(target.spec, case)
     run = oracle_run(target, case, training=training)
     require_oracle_ok(run, case)
     if run.grad_error is not None:
@@ -453,61 +491,77 @@ def check_masks(target: Target, case: Case) -> Measurement:
     return m
 
 
-def _bad_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, list[int], str]]:
-    """Inputs the spec says a layer built on ``case`` must refuse: (what, shape, dtype)."""
-    shape = list(case.input_shapes[0])
-    env = spec.env(spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
-    i = spec.input
-    allowed_ranks = {int(i.rank(env))} if i.rank is not None else set(range(i.min_rank, i.max_rank + 1))
-    out = []
-    for rank in (len(shape) + 1, len(shape) - 1):
-        # A fixed rank is Keras's own rule; a {min, max} range bounds the draws unless enforce_min.
-        refused = i.rank is not None and rank not in allowed_ranks or (i.enforce_min_rank and rank < i.min_rank)
-        if rank >= 1 and refused:
-            out.append((f"rank {rank}", (shape + [2])[:rank] if rank > len(shape) else shape[:rank], case.dtype))
-    # An axis the weights are sized from (the channels) must keep its size once built.
-    symbolic = [(None, *s[1:]) for s in case.input_shapes]
-    weights = spec.weight_shapes(case.config, symbolic[0])
-    for axis in range(1, len(shape)):
-        bigger = list(symbolic[0])
-        bigger[axis] = shape[axis] + 1
-        try:
-            changed = spec.weight_shapes(case.config, tuple(bigger)) != weights
-        except Exception:  # noqa: BLE001 - a size the rules cannot take is a refused size too
-            changed = True
-        if changed and weights:
-            wrong = list(shape)
-            wrong[axis] += 1
-            out.append((f"axis {axis} size {wrong[axis]}", wrong, case.dtype))
-    return out
-
-
 def check_input_errors(target: Target, case: Case) -> Measurement:
-    """Built on one input, the layer refuses a wrong rank or channel size with a ValueError or
-    TypeError naming the layer and the received shape -- never an obscure torch error."""
-    if len(case.input_shapes) != 1:
+    """Built on one input, the layer is called on probe inputs of another rank or channel size: where
+    the oracle refuses one, ours must refuse it with ValueError/TypeError (never an obscure torch
+    error); where the oracle accepts it, ours must accept it and compute what the oracle computes.
+    Whether our message names the layer and the received shape is a quality note, not a verdict."""
+    probes = probe_inputs(target.spec, case)
+    if not probes:
         return Measurement()
     run = oracle_run(target, case, training=False)
     require_oracle_ok(run, case)
+    if len(run.probe_errors) != len(probes):
+        raise AssertionError(f"the oracle run has {len(run.probe_errors)} probe results for {len(probes)} probes "
+                             "(a corpus recorded before the probes changed? re-record it)")
     layer = run_ours(target, case, run, training=False).layer
+    device = torch.device(target.device)
+    m = Measurement()
     problems = []
-    for what, shape, dtype in _bad_inputs(target.spec, case):
-        x = torch.zeros(shape, dtype=getattr(torch, dtype), device=torch.device(target.device))
+    for (what, x), oracle_error, oracle_out in zip(probes, run.probe_errors, run.probe_outputs):
+        shape = tuple(x.shape)
         try:
-            layer(x)
+            with torch.no_grad():
+                out = layer(torch.tensor(x, device=device))
         except (ValueError, TypeError) as exc:
-            text = str(exc)
-            names_layer = target.spec.name in text or getattr(layer, "name", "\0") in text
-            received = str(tuple(shape)) in text or dtype in text
-            if not (names_layer and received):
-                problems.append(f"{what}: the error does not name the layer and what it received: {text}")
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"{what}: {type(exc).__name__} instead of ValueError/TypeError: {str(exc)[:300]}")
+            if oracle_error is None:
+                problems.append(f"{what}: refused input of shape {shape}, which the oracle accepts: {str(exc)[:300]}")
+            elif not ((target.spec.name in str(exc) or getattr(layer, "name", "\0") in str(exc)) and str(shape) in str(exc)):
+                m.notes.append(f"{what}: the error does not name the layer and the received shape {shape}: {str(exc)[:200]}")
+        except Exception as exc:  # noqa: BLE001 - the contract asks for ValueError/TypeError
+            problems.append(f"{what}: {type(exc).__name__} instead of ValueError/TypeError for input of shape {shape}: "
+                            f"{str(exc)[:300]}")
         else:
-            problems.append(f"{what}: input of shape {tuple(shape)} and dtype {dtype} was accepted")
+            if oracle_error is not None:
+                problems.append(f"{what}: accepted input of shape {shape}, which the oracle refuses ({oracle_error[:200]})")
+            else:
+                got = (out[0] if isinstance(out, (list, tuple)) else out).detach().cpu().double().numpy()
+                c = compare(got, oracle_out, _tol(target, case), f"{what}: output on the probe input of shape {shape}")
+                if not c.ok:
+                    problems.append(c.detail)
+                else:
+                    m.add(c)
     if problems:
         raise AssertionError("; ".join(problems))
-    return Measurement()
+    return m
+
+
+def check_training_step(target: Target, case: Case) -> Measurement:
+    """One plain SGD step with each side's own gradients, then the weights' constraints applied as a
+    Keras optimizer applies them (``apply_constraints``): the weights after the step agree."""
+    training = gradient_training(target.spec, case)
+    run = oracle_run(target, case, training=training)
+    require_oracle_ok(run, case)
+    if run.step_error is not None:
+        raise AssertionError(f"the oracle's optimizer could not take a step on a config the spec calls comparable: "
+                             f"{run.step_error} (record an oracle_limit for the training_step check); case {case.describe()}")
+    if run.grad_error is not None or not run.stepped_weights:
+        return Measurement()  # no trainable weights in this config, or the gradients check reports it
+    ours = run_ours(target, case, run, training=training)
+    layer = ours.layer
+    with torch.no_grad():
+        trainable = [w for w, t in zip(_trainable_weights(layer), run.trainable) if t]
+        for w, g in zip(trainable, ours.raw_weight_grads):
+            if g is not None:
+                w.sub_(oracles.TRAINING_STEP_LEARNING_RATE * g.to(w.dtype))
+        layer.apply_constraints()
+    stepped = layer.get_weights()
+    layer.set_weights(run.weights)  # the run is shared with other checks: leave it as it was
+    m = Measurement()
+    tol = _tol(target, case, gradient=True)
+    for name, got, want in zip(run.weight_names, stepped, run.stepped_weights):
+        m.add(compare(np.asarray(got, dtype=np.float64), want, tol, f"weight {name} after one SGD step"))
+    return m
 
 
 #: Statistical checks: independent random draws per test, and the |z| bound (two-sided p ~ 5.7e-7
@@ -515,7 +569,6 @@ def check_input_errors(target: Target, case: Case) -> Measurement:
 #: a few percent is caught: at n=4000 one binomial standard error of a rate of 0.5 is 0.8%).
 STOCHASTIC_DRAWS = 4000
 Z_BOUND = 5.0
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 def _z_rate(hits: int, n: int, p: float) -> float:
@@ -524,68 +577,60 @@ def _z_rate(hits: int, n: int, p: float) -> float:
     return (hits - n * p) / math.sqrt(n * p * (1 - p))
 
 
-def _stochastic_setup(spec: LayerSpec, case: Case) -> tuple[dict[str, Any], np.ndarray, list[int], Mapping[str, Any]]:
-    """A large input with at least STOCHASTIC_DRAWS independent draws, and the broadcast axes."""
-    beh = spec.behaviour["stochastic"]
+def _stochastic_setup(spec: LayerSpec, case: Case) -> tuple[dict[str, Any], np.ndarray, list[int], dict[str, Any]]:
+    """A large input with at least STOCHASTIC_DRAWS independent draws, the config for it (parameters
+    that follow the batch follow it), the broadcast axes and the expression scope."""
+    sto = spec.behaviour.stochastic
     shape = list(case.input_shapes[0])
-    env = spec.env(spec.normalize(case.config), [(None, *shape[1:])])
-    broadcast = sorted(int(a) % len(shape) for a in compile_expr(beh.get("broadcast_axes", "[]"))(env))
+    env = sto.scope(spec.env(spec.normalize(case.config), [(None, *shape[1:])]))
+    broadcast = sorted(int(a) % len(shape) for a in sto.broadcast_axes(env))
     per_sample = int(np.prod([shape[a] for a in range(1, len(shape)) if a not in broadcast]))
     if 0 not in broadcast:
         shape[0] = max(shape[0], -(-STOCHASTIC_DRAWS // per_sample))
     config = dict(case.config)
-    if config.get("noise_shape") is not None and len(config["noise_shape"]) == len(shape):
-        # The batch grew: a batch entry that is not 1 (shared) follows it.
-        config["noise_shape"] = (shape[0] if config["noise_shape"][0] != 1 else 1, *config["noise_shape"][1:])
+    for name in sto.follows_batch:
+        value = config.get(name)
+        if isinstance(value, (list, tuple)) and len(value) == len(shape) and value[0] != 1:
+            config[name] = (shape[0], *value[1:])
     rng = np.random.default_rng(case.seed)
     # Magnitudes in [0.5, 1.5] with random signs: no input is 0, so a dropped element is visible.
     x = (rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)).astype(
         np.float64 if case.dtype == "float64" else np.float32)
-    if case.dtype in ("float16", "bfloat16"):  # values the layer's dtype holds exactly
-        x = torch.tensor(x).to(getattr(torch, case.dtype)).float().numpy()
-    return config, x, broadcast, {k: compile_expr(v)(env) for k, v in beh.items() if k in ("rate", "stddev")}
+    low = compute_dtype(case.dtype)
+    if low in ("float16", "bfloat16"):  # values the layer's compute dtype holds exactly
+        x = torch.tensor(x).to(getattr(torch, low)).float().numpy()
+    return config, x, broadcast, env
 
 
-def _stochastic_problems(kind: str, x: np.ndarray, y: np.ndarray, broadcast: list[int], params: Mapping[str, Any],
+def _stochastic_problems(sto: Stochastic, env: Mapping[str, Any], x: np.ndarray, y: np.ndarray, broadcast: list[int],
                          tol: Tolerance, who: str) -> list[str]:
     problems: list[str] = []
     # One entry per independent draw: index 0 along every broadcast axis.
     first = tuple(slice(0, 1) if a in broadcast else slice(None) for a in range(x.ndim))
-    if kind in ("dropout", "alpha_dropout"):
-        rate = float(params["rate"])
-        if kind == "dropout":
-            dropped_value, kept = 0.0, x / (1 - rate) if rate < 1 else x
-        else:
-            alpha_p = -_SELU_ALPHA * _SELU_SCALE
-            a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
-            dropped_value, kept = a * alpha_p + (-a * alpha_p * rate), a * x + (-a * alpha_p * rate)
-        dropped = np.isclose(y, dropped_value, rtol=0, atol=tol.atol + tol.rtol * abs(dropped_value))
-        if kind == "dropout":
-            dropped = y == 0
+    if sto.distribution == "bernoulli":
+        rate = float(sto.drop_rate(env))
+        kept = np.broadcast_to(np.asarray(sto.kept({**env, "x": x}), dtype=np.float64), x.shape)
+        dropped_value = np.broadcast_to(np.asarray(sto.dropped({**env, "x": x}), dtype=np.float64), x.shape)
+        dropped = np.abs(y - dropped_value) <= tol.atol + tol.rtol * np.abs(dropped_value)
         draws = dropped[first]
         z = _z_rate(int(draws.sum()), draws.size, rate)
         if abs(z) > Z_BOUND:
             problems.append(f"{who}: dropped fraction {draws.mean():.4f} over {draws.size} draws, rate {rate} (z={z:.1f})")
-        c = compare(np.where(dropped, kept, y), kept, tol, f"{who}: kept values (x / (1 - rate) for dropout)")
+        c = compare(np.where(dropped, kept, y), kept, tol, f"{who}: kept values ({sto.kept.source})")
         if not c.ok:
             problems.append(c.detail)
         for axis in broadcast:
             if not (dropped == dropped.take([0], axis=axis)).all():
                 problems.append(f"{who}: drops differ along axis {axis}, which shares one draw")
-    elif kind in ("gaussian_noise", "gaussian_dropout"):
-        if kind == "gaussian_noise":
-            noise, sigma, mean = (y - x)[first], float(params["stddev"]), 0.0
-        else:
-            rate = float(params["rate"])
-            noise, sigma, mean = (y / x)[first], math.sqrt(rate / (1 - rate)), 1.0
+    else:
+        noise = (y - x if sto.combine == "add" else y / x)[first]
+        mean, sigma = float(sto.mean(env)), float(sto.stddev(env))
         n = noise.size
         z_mean = (noise.mean() - mean) / (sigma / math.sqrt(n)) if sigma > 0 else 0.0
         z_var = (noise.var(ddof=1) / sigma**2 - 1) / math.sqrt(2 / (n - 1)) if sigma > 0 else 0.0
         if abs(z_mean) > Z_BOUND or abs(z_var) > Z_BOUND:
-            problems.append(f"{who}: noise mean {noise.mean():.4g} (want {mean}), std {noise.std():.4g} (want {sigma:.4g}) "
+            problems.append(f"{who}: noise mean {noise.mean():.4g} (want {mean:.4g}), std {noise.std():.4g} (want {sigma:.4g}) "
                             f"over {n} draws (z={z_mean:.1f}, {z_var:.1f})")
-    else:
-        problems.append(f"unknown stochastic kind {kind!r} in the spec")
     return problems
 
 
@@ -593,8 +638,8 @@ def check_stochastic(target: Target, case: Case) -> Measurement:
     """Inference is the identity; in training the noise has the spec's statistics (ours, and the
     oracle's when it is live); a seed makes ours reproducible."""
     spec = target.spec
-    kind = spec.behaviour["stochastic"]["kind"]
-    config, x, broadcast, params = _stochastic_setup(spec, case)
+    sto = spec.behaviour.stochastic
+    config, x, broadcast, env = _stochastic_setup(spec, case)
     device = torch.device(target.device)
     layer = construct_ours(target, config)
     if hasattr(layer, "to"):
@@ -606,23 +651,25 @@ def check_stochastic(target: Target, case: Case) -> Measurement:
                       "inference output vs input"))
         y = layer(xt, training=True).cpu().double().numpy()
     tol = tolerance(case.dtype, target.device, "elementwise")
-    problems = _stochastic_problems(kind, x.astype(np.float64), y, broadcast, params, tol, "ours")
+    x64 = x.astype(np.float64)
+    problems = _stochastic_problems(sto, env, x64, y, broadcast, tol, "ours")
     if not replaying():
         y_oracle = oracles.get(target.oracle).sample(spec, config, x, case.dtype, training=True).astype(np.float64)
-        problems += [p + " (a spec bug?)" for p in
-                     _stochastic_problems(kind, x.astype(np.float64), y_oracle, broadcast, params, tol, f"oracle {target.oracle}")]
-    if "seed" in spec.params:
+        problems += [p + " (a spec bug?)" for p in _stochastic_problems(sto, env, x64, y_oracle, broadcast, tol,
+                                                                       f"oracle {target.oracle}")]
+    if sto.seed is not None:
         with torch.no_grad():
-            a = construct_ours(target, {**config, "seed": 1234}).to(device)(xt, training=True)
-            b = construct_ours(target, {**config, "seed": 1234}).to(device)(xt, training=True)
+            a = construct_ours(target, {**config, sto.seed: 1234}).to(device)(xt, training=True)
+            b = construct_ours(target, {**config, sto.seed: 1234}).to(device)(xt, training=True)
         if not torch.equal(a, b):
-            problems.append("two layers with seed=1234 gave different training outputs")
+            problems.append(f"two layers with {sto.seed}=1234 gave different training outputs")
     if problems:
         raise AssertionError("; ".join(problems))
     return m
 
 
 CHECK_FUNCTIONS: dict[str, Callable[[Target, Case], Measurement]] = {
+    "training_step": check_training_step,
     "stochastic": check_stochastic,
     "input_errors": check_input_errors,
     "config": check_config,

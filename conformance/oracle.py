@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from keraspec.spec import LayerSpec
+from keraspec.spec import ORACLE_PACKAGES, ORACLES, LayerSpec
 
-ORACLE_NAMES = ("keras3", "tf_keras")
-_PACKAGES = {"keras3": "keras", "tf_keras": "tf_keras"}
+#: The learning rate of the training-step check's plain SGD step (the oracle's optimizer and ours):
+#: a power of two, exact in every dtype, since Keras keeps the learning rate in a float32 variable
+#: (0.01 would step a float64 weight by float32(0.01)).
+TRAINING_STEP_LEARNING_RATE = 2.0**-7
 
 
 class OracleUnavailable(RuntimeError):
@@ -84,6 +86,14 @@ class OracleRun:
     error: str | None = None
     #: Set when the forward pass ran but TensorFlow could not differentiate it (no registered gradient).
     grad_error: str | None = None
+    #: Every weight after one SGD step with the gradients above and the weights' constraints applied,
+    #: as the oracle's own optimizer does it.
+    stepped_weights: list[np.ndarray] = field(default_factory=list)
+    #: Set when the forward and backward passes ran but the oracle's optimizer step failed.
+    step_error: str | None = None
+    #: Per probe input (inputs the built layer may refuse): the oracle's error, or None and its output.
+    probe_errors: list[str | None] = field(default_factory=list)
+    probe_outputs: list[np.ndarray] = field(default_factory=list)
 
 
 class KerasOnTensorFlow:
@@ -96,16 +106,16 @@ class KerasOnTensorFlow:
         self.tf = tensorflow()
         try:
             with _quiet_stderr():
-                self.module = importlib.import_module(_PACKAGES[name])
+                self.module = importlib.import_module(ORACLE_PACKAGES[name])
         except ImportError as exc:
-            raise OracleUnavailable(f"{_PACKAGES[name]} is not installed ({exc})") from None
+            raise OracleUnavailable(f"{ORACLE_PACKAGES[name]} is not installed ({exc})") from None
 
     @property
     def version(self) -> str:
         return str(self.module.__version__)
 
     def versions(self) -> dict[str, str]:
-        return {_PACKAGES[self.name]: self.version, "tensorflow": self.tf.__version__}
+        return {ORACLE_PACKAGES[self.name]: self.version, "tensorflow": self.tf.__version__}
 
     def layer_class(self, layer: LayerSpec) -> type:
         path = layer.oracles.get(self.name)
@@ -141,9 +151,13 @@ class KerasOnTensorFlow:
         weight_seed: int = 0,
         cotangent_seed: int = 1,
         input_mask: np.ndarray | None = None,
+        probes: Sequence[np.ndarray] = (),
+        step: bool = False,
     ) -> OracleRun:
         """Build, (re)set weights, run forward and backward once.  Weights are drawn from
-        ``weight_seed`` unless given, so every weight (biases too) is exercised.
+        ``weight_seed`` unless given, so every weight (biases too) is exercised.  Then, with ``step``,
+        one SGD step (constraints applied as the oracle's optimizer applies them), and a call on each
+        of ``probes`` (inputs the built layer may refuse).
 
         Where the spec says the oracle cannot run a layout (TensorFlow has no channels_first
         conv/pooling kernels on CPU) and names the equivalent it can run, the oracle runs that on
@@ -152,19 +166,23 @@ class KerasOnTensorFlow:
         """
         tf = self.tf
         result = OracleRun()
-        swap = (layer.behaviour.get("oracle_layout", {}).get(config.get("data_format"))
-                == "transpose_to_channels_last")
+        layout = layer.behaviour.oracle_layout
+        swap = layout is not None and layout.transposes(config)
+        requested = dict(config)
         activation = activity = None
         if swap:
-            config = {**config, "data_format": "channels_last"}
+            config = {**config, layout.param: "channels_last"}
             inputs = [_channels_last(x) for x in inputs]
+            probes = [_channels_last(x) for x in probes]
             # An axis-dependent activation (softmax) must see the requested layout: run the layer
-            # linear and apply the activation after transposing back.
-            if layer.behaviour.get("oracle_layout_activation") == "after_transpose" and \
-                    config.get("activation") not in (None, "linear"):
-                activation, config = config["activation"], {**config, "activation": None}
+            # linear and apply the activation after transposing back ...
+            act_param = layout.after_transpose.get("activation")
+            if act_param is not None and config.get(act_param) not in (None, "linear"):
+                activation, config = config[act_param], {**config, act_param: None}
                 # ... and the activity penalty, which Keras takes on the activated output.
-                activity, config = config.get("activity_regularizer"), {**config, "activity_regularizer": None}
+                reg_param = layout.after_transpose.get("activity_regularizer")
+                if reg_param is not None:
+                    activity, config = config.get(reg_param), {**config, reg_param: None}
         try:
             obj = self.construct(layer, config, dtype)
             result.config = obj.get_config()
@@ -196,8 +214,7 @@ class KerasOnTensorFlow:
                 out = obj(arg, training=training)
                 outs = out if isinstance(out, (list, tuple)) else [out]
                 if activation is not None:
-                    act = self.module.activations.get(activation)
-                    outs = [act(tf.transpose(o, [0, o.shape.rank - 1, *range(1, o.shape.rank - 1)])) for o in outs]
+                    outs = [self._activate_channels_first(activation, o) for o in outs]
                 rng = np.random.default_rng(cotangent_seed)
                 # The cotangent is drawn in the requested layout, as the implementation draws it.
                 in_last = swap and activation is None  # outputs still in the oracle's layout
@@ -223,20 +240,57 @@ class KerasOnTensorFlow:
                 penalty = self.module.regularizers.get(activity)
                 result.losses = [float(_numpy(penalty(o))) / int(o.shape[0]) for o in outs] + result.losses
             result.updated_weights = [_numpy(w) for w in obj.get_weights()]
+            if step and result.grad_error is None and obj.trainable_weights:
+                try:
+                    self._sgd_step(obj, grads[len(variables):])
+                except Exception as exc:  # noqa: BLE001 - e.g. a constraint that fails on this dtype
+                    result.step_error = f"{type(exc).__name__}: {exc}"[:500]
+                else:
+                    result.stepped_weights = [_numpy(w) for w in obj.get_weights()]
+                obj.set_weights(result.updated_weights)
+            for probe in probes:
+                try:
+                    out = obj(tf.convert_to_tensor(probe), training=False)
+                except Exception as exc:  # noqa: BLE001 - refusing the probe is the answer
+                    result.probe_errors.append(f"{type(exc).__name__}: {exc}"[:500])
+                    result.probe_outputs.append(np.zeros(0))
+                else:
+                    out = out[0] if isinstance(out, (list, tuple)) else out
+                    if activation is not None:
+                        out = self._activate_channels_first(activation, out)
+                    result.probe_errors.append(None)
+                    value = _numpy(out)
+                    result.probe_outputs.append(_channels_first(value) if swap and activation is None else value)
             if swap:
                 if activation is None:
                     result.outputs = [_channels_first(o) for o in result.outputs]
                 result.grad_inputs = [_channels_first(g) for g in result.grad_inputs]
                 if isinstance(result.output_shape, tuple):
                     result.output_shape = _shape_first(result.output_shape)
-                result.config = {**result.config, "data_format": "channels_first"}
+                result.config = {**result.config, layout.param: requested[layout.param]}
                 if activation is not None:
-                    rebuilt = self.construct(layer, {**config, "activation": activation, "activity_regularizer": activity,
-                                                     "data_format": "channels_first"}, dtype)
-                    result.config = rebuilt.get_config()
+                    result.config = self.construct(layer, requested, dtype).get_config()
         except Exception as exc:  # noqa: BLE001 - the oracle's own error is a result here
             result.error = f"{type(exc).__name__}: {exc}"
         return result
+
+    def _sgd_step(self, obj: Any, grads: Sequence[Any]) -> None:
+        """One plain SGD step as both oracles' ``SGD`` (no momentum) takes it: the learning rate cast to
+        the variable's dtype, ``assign_sub``, then each variable's own constraint, as their optimizers
+        apply constraints after the update.  (Done by hand: building an optimizer per case cost four
+        times the forward and backward passes.)"""
+        tf = self.tf
+        for variable, grad in zip(obj.trainable_weights, grads):
+            if grad is not None:
+                variable.assign_sub(tf.cast(TRAINING_STEP_LEARNING_RATE, variable.dtype) * tf.cast(grad, variable.dtype))
+        for variable in obj.trainable_weights:
+            if getattr(variable, "constraint", None) is not None:
+                variable.assign(variable.constraint(variable))
+
+    def _activate_channels_first(self, activation: Any, channels_last: Any) -> Any:
+        """The oracle's ``activation`` applied to a channels_last output moved to channels_first."""
+        rank = channels_last.shape.rank
+        return self.module.activations.get(activation)(self.tf.transpose(channels_last, [0, rank - 1, *range(1, rank - 1)]))
 
     def sample(self, layer: LayerSpec, config: Mapping[str, Any], x: np.ndarray, dtype: str, training: bool) -> np.ndarray:
         """One forward call on ``x``, for statistical checks of stochastic layers."""
@@ -245,8 +299,9 @@ class KerasOnTensorFlow:
 
     def rejects(self, layer: LayerSpec, config: Mapping[str, Any], inputs: Sequence[np.ndarray]) -> str | None:
         """The error the oracle raises for this config (at construction, build or call), or None."""
-        if layer.behaviour.get("oracle_layout", {}).get(config.get("data_format")) == "transpose_to_channels_last":
-            config = {**config, "data_format": "channels_last"}
+        layout = layer.behaviour.oracle_layout
+        if layout is not None and layout.transposes(config):
+            config = {**config, layout.param: "channels_last"}
             inputs = [_channels_last(x) for x in inputs]
         try:
             obj = self.construct(layer, config)
@@ -300,6 +355,6 @@ def _plain_shape(shape: Any) -> Any:
 @cache
 def get(name: str) -> KerasOnTensorFlow:
     """The adapter for ``keras3`` or ``tf_keras``; raises OracleUnavailable when not installed."""
-    if name not in ORACLE_NAMES:
-        raise ValueError(f"unknown oracle {name!r}; expected one of {ORACLE_NAMES}")
+    if name not in ORACLES:
+        raise ValueError(f"unknown oracle {name!r}; expected one of {ORACLES}")
     return KerasOnTensorFlow(name)

@@ -26,13 +26,13 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from keraspec import spec as spec_module
+from keraspec.spec import DTYPE_POLICIES, ORACLE_PACKAGES, ORACLES
 
 from . import registry
-from .harness import CHECKS, DEFAULT_IMPL, ImplUnderTest, Measurement, NotImplementedLayer, Target, applicable_checks
+from .catalogue import CHECKS
+from .harness import DEFAULT_IMPL, ImplUnderTest, Measurement, NotImplementedLayer, Target, applicable_checks
 from .results import CaseRecord, ResultsWriter
 from .strategies import Case, rules
-
-ORACLES = ("keras3", "tf_keras")
 _COMMON = dict(deadline=None, database=None, derandomize=False, print_blob=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 settings.register_profile("ci", max_examples=6, phases=[Phase.explicit, Phase.generate, Phase.shrink], **_COMMON)
@@ -42,11 +42,12 @@ settings.register_profile("thorough", max_examples=200, **_COMMON)
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("keraspec", "keraspec conformance")
-    group.addoption("--oracle", action="append", default=None, help="oracle(s) to compare with: keras3, tf_keras")
+    group.addoption("--oracle", action="append", default=None, help=f"oracle(s) to compare with: {', '.join(ORACLES)}")
     group.addoption("--impl", default=None,
                     help=f"module with the Keras-named layer classes under test (env KERASPEC_IMPL; default {DEFAULT_IMPL})")
     group.addoption("--device", action="append", default=None, help="cpu and/or cuda (default: cpu, and cuda if present)")
-    group.addoption("--dtype", action="append", default=None, help="float32, float64, float16, bfloat16 (default: float32, float64)")
+    group.addoption("--dtype", action="append", default=None,
+                    help=f"dtype policies to run, of {', '.join(DTYPE_POLICIES)} (default: all the layer's spec allows)")
     group.addoption("--layers", default=None, help="comma-separated layer names (default: every layer in the spec)")
     group.addoption("--families", default=None, help="comma-separated spec families")
     group.addoption("--checks", default=None, help=f"comma-separated checks of {', '.join(CHECKS)}")
@@ -58,6 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="replay a recorded oracle corpus (a folder, or 'default' for the committed one) instead of the live oracle")
     group.addoption("--strict-registry", action="store_true", default=False,
                     help="fail on XPASS: a known-mismatch entry whose case now passes")
+    group.addoption("--xfails-file", action="append", default=None,
+                    help="a known-mismatch file of the implementation under test (same format as "
+                         "keraspec/conformance/known_mismatches.yaml); its entries apply to that implementation only")
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -72,12 +76,16 @@ class _State:
         self._impl: ImplUnderTest | None = None
         self.oracles = config.getoption("oracle") or list(ORACLES)
         self.devices = config.getoption("device") or _default_devices()
-        self.dtypes = config.getoption("dtype") or ["float32", "float64"]
+        self.dtypes = config.getoption("dtype") or list(DTYPE_POLICIES)
         self.layers = _csv(config.getoption("layers"))
         self.families = _csv(config.getoption("families"))
         self.checks = _csv(config.getoption("checks"))
         self.examples = config.getoption("examples")
-        self.registry = registry.load()
+        try:
+            self.registry = registry.load() + [
+                e for path in config.getoption("xfails_file") or [] for e in registry.load_for_impl(path, self.impl_name)]
+        except registry.RegistryError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.strict = config.getoption("strict_registry")
         self.writer: ResultsWriter | None = None
         self.results_path: str | None = None
@@ -189,7 +197,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                         continue
                     for device in st_.devices:
                         for dtype in st_.dtypes:
-                            if dtype not in s.input.dtypes and s.input.max_count > 0:
+                            if dtype not in s.input.dtypes:
                                 continue
                             params.append((s.name, oracle, device, dtype))
                             ids.append(f"{s.name}-{oracle}-{device}-{dtype}")
@@ -243,6 +251,10 @@ def _stable_seed(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+#: Quality notes kept per test (e.g. error messages that do not name the shape): the first few.
+MAX_NOTES = 5
+
+
 def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any] | list[Any],
                  body: Callable[[Any], Measurement | None], describe: Callable[[Any], dict[str, Any]],
                  scope: dict[str, Any]) -> None:
@@ -266,6 +278,7 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
             worst.max_abs_err = max(worst.max_abs_err, m.max_abs_err)
             worst.max_rel_err = max(worst.max_rel_err, m.max_rel_err)
             worst.tolerance = m.tolerance or worst.tolerance
+            worst.notes.extend(n for n in m.notes if n not in worst.notes and len(worst.notes) < MAX_NOTES)
 
     if isinstance(strategy, list):  # replay: the recorded cases, each once, in order
         def prop() -> None:
@@ -336,7 +349,7 @@ def _oracle_version(oracle: str) -> str:
     from importlib import metadata
 
     try:
-        return metadata.version({"keras3": "keras", "tf_keras": "tf_keras"}[oracle])
+        return metadata.version(ORACLE_PACKAGES[oracle])
     except metadata.PackageNotFoundError:
         return ""
 
@@ -395,6 +408,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         example=info.get("example") if status != "passed" else None,
         seed=str(_stable_seed(item.callspec.id)) if hasattr(item, "callspec") else None,
         repro=_repro(item, st_), duration_s=round(report.duration, 3), xfail_entry=info.get("xfail_entry"),
+        extra={"notes": m.notes} if m.notes else {},
     ))
 
 

@@ -52,17 +52,37 @@ class Entry:
             return False
 
 
+def load_for_impl(path: str | Path, impl: str) -> list[Entry]:
+    """An implementation's own known-mismatch file (``--xfails-file``): its entries apply to that
+    implementation only, whatever scope they give, so they can never hide another one's failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise RegistryError(f"--xfails-file {path}: no such file")
+    return [Entry(e.id, e.category, e.reason, {**e.scope, "impl": impl}, e.when, e.link) for e in load(path)]
+
+
+class RegistryError(ValueError):
+    """A known-mismatch file that cannot be read or breaks the format; names the file and entry."""
+
+
 def load(path: Path = REGISTRY_PATH) -> list[Entry]:
     if not path.exists():
         return []
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{path}: cannot read known mismatches: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("entries", []), list):
+        raise RegistryError(f"{path}: expected a mapping with a list under 'entries'")
     entries = []
     for raw in data.get("entries", []):
+        if not isinstance(raw, dict) or not raw.get("id"):
+            raise RegistryError(f"{path.name}: every entry needs an id, got {raw!r}")
         if raw.get("category") not in CATEGORIES:
-            raise ValueError(f"{path.name}: entry {raw.get('id')!r}: category must be one of {CATEGORIES}")
+            raise RegistryError(f"{path.name}: entry {raw.get('id')!r}: category must be one of {CATEGORIES}")
         if not raw.get("reason"):
-            raise ValueError(f"{path.name}: entry {raw.get('id')!r} has no reason")
+            raise RegistryError(f"{path.name}: entry {raw.get('id')!r} has no reason")
         entries.append(
             Entry(
                 id=raw["id"],

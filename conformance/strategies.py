@@ -18,15 +18,10 @@ from hypothesis import strategies as st
 
 from keraspec.spec import Constraint, LayerSpec, OracleLimit, ParamSpec
 from keraspec.spec.expr import compile_expr
+from keraspec.spec.loader import objects as spec_objects
 
-#: Values drawn for named-object parameters when the spec gives no draw.choices.
-NAMED_CHOICES: dict[str, list[Any]] = {
-    "activation": [None, "linear", "relu", "tanh", "sigmoid", "softmax", "gelu"],
-    "initializer": ["glorot_uniform", "zeros", "ones", "he_normal", "random_uniform"],
-    # keras3 has no "l1_l2" name (tf_keras does); the config form works in both.
-    "regularizer": [None, "l1", "l2", {"class_name": "L1L2", "config": {"l1": 0.01, "l2": 0.02}}],
-    "constraint": [None, "non_neg", "max_norm", "unit_norm"],
-}
+#: Values drawn for named-object parameters when the spec gives no draw.choices (spec/objects.yaml).
+NAMED_CHOICES: dict[str, list[Any]] = {kind: list(values) for kind, values in spec_objects()["draw"].items()}
 MAX_BATCH = 3
 MAX_DIM = 5
 REPAIR_ROUNDS = 4
@@ -266,15 +261,49 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
     rng = np.random.default_rng(case.seed)
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
     arrays = [rng.standard_normal(shape).astype(np_dtype) for shape in case.input_shapes]
-    planted = spec.behaviour.get("input_values", {})
-    if planted:
-        # Whole steps equal to the mask value, and single elements equal to it (a step with only
-        # some features equal must stay unmasked).
-        value = spec.normalize(case.config).get("mask_value", 0.0)
+    planted = spec.behaviour.input_values
+    if planted is not None:
+        # Whole steps (every feature of a position) and single elements set to the config's value.
+        value = spec.normalize(case.config)[planted.param]
         for a in arrays:
-            a[rng.random(a.shape[:-1]) < planted.get("mask_value_fraction", 0.0)] = value
-            a[rng.random(a.shape) < planted.get("mask_value_element_fraction", 0.0)] = value
+            a[rng.random(a.shape[:-1]) < planted.step_fraction] = value
+            a[rng.random(a.shape) < planted.element_fraction] = value
     return arrays
+
+
+def probe_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, np.ndarray]]:
+    """Inputs a layer built on ``case`` may refuse, as (what, array): one more and one less axis
+    where the spec fixes the rank (or its minimum is Keras's own), and a new size on each axis the
+    weights are sized from.  A pure function of the case, so a corpus can regenerate them."""
+    if len(case.input_shapes) != 1:
+        return []
+    shape = list(case.input_shapes[0])
+    symbolic = (None, *shape[1:])
+    env = spec.env(spec.normalize(case.config), [symbolic])
+    i = spec.input
+    allowed_ranks = {int(i.rank(env))} if i.rank is not None else set(range(i.min_rank, i.max_rank + 1))
+    shapes: list[tuple[str, list[int]]] = []
+    for rank in (len(shape) + 1, len(shape) - 1):
+        if rank > len(shape) and i.extra_batch_axes is not None:
+            continue
+        refused = i.rank is not None and rank not in allowed_ranks or (i.enforce_min_rank and rank < i.min_rank)
+        if rank >= 1 and refused:
+            shapes.append((f"rank {rank}", (shape + [2])[:rank] if rank > len(shape) else shape[:rank]))
+    weights = spec.weight_shapes(case.config, symbolic)
+    for axis in range(1, len(shape)):
+        bigger = list(symbolic)
+        bigger[axis] = shape[axis] + 1
+        try:
+            changed = spec.weight_shapes(case.config, tuple(bigger)) != weights
+        except Exception:  # noqa: BLE001 - a size the rules cannot take is a refused size too
+            changed = True
+        if changed and weights:
+            wrong = list(shape)
+            wrong[axis] += 1
+            shapes.append((f"axis {axis} size {wrong[axis]}", wrong))
+    rng = np.random.default_rng(case.seed + 11)
+    np_dtype = np.float64 if case.dtype == "float64" else np.float32
+    return [(what, rng.standard_normal(s).astype(np_dtype)) for what, s in shapes]
 
 
 def make_mask(spec: LayerSpec, case: Case) -> np.ndarray:
@@ -379,6 +408,7 @@ __all__ = [
     "limit_cases",
     "make_inputs",
     "make_mask",
+    "probe_inputs",
     "names_params",
     "param_values",
     "repair",

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keraspec.spec import compute_dtype
+
 #: Machine epsilon of each dtype the suite compares in.
 EPS: dict[str, float] = {
     "float16": float(np.finfo(np.float16).eps),
@@ -55,7 +57,9 @@ class Tolerance:
 
 def tolerance(dtype: str, device: str = "cpu", op_class: str = "elementwise", length: int = 1,
               gradient: bool = False) -> Tolerance:
-    """The tolerance for comparing results of ``op_class`` computed in ``dtype`` on ``device``."""
+    """The tolerance for comparing results of ``op_class`` computed in ``dtype`` on ``device`` (a
+    mixed-precision policy computes in its compute dtype)."""
+    dtype = compute_dtype(dtype)
     if dtype not in EPS:
         raise ValueError(f"no tolerance policy for dtype {dtype!r}")
     if op_class not in OP_CLASS_ULPS:

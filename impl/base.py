@@ -8,7 +8,11 @@ Every layer in :mod:`keraspec.impl` is a ``torch.nn.Module`` that also speaks Ke
 * called as ``layer(x, training=False, mask=None)`` on tensors in Keras's layout;
 * ``get_weights()`` / ``set_weights()`` in Keras's order and shapes -- weights are *stored* in
   whatever layout the torch op wants, converted once when they are set, never per call;
-* ``get_config()`` / ``from_config()``, ``compute_output_shape()``, ``compute_mask()``, ``losses``.
+* ``get_config()`` / ``from_config()``, ``compute_output_shape()``, ``compute_mask()``, ``losses``;
+* Keras's dtype policies: a dtype name, or ``'mixed_float16'`` / ``'mixed_bfloat16'`` -- weights
+  stored in float32 (``variable_dtype``, also ``dtype``), inputs cast to and computation and outputs
+  in float16 / bfloat16 (``compute_dtype``); the weights are cast for the call by the base layer
+  (:meth:`Layer._call_with_compute_weights`), so a layer's ``call`` needs no dtype code.
 
 A layer class implements ``build``, ``call``, ``compute_output_shape`` and, if it masks,
 ``compute_mask``; configuration, weights and serialization are handled here.
@@ -41,8 +45,9 @@ _TORCH_DTYPES: dict[str, torch.dtype] = {
     "int64": torch.int64,
     "bool": torch.bool,
 }
-#: Arguments every Keras layer takes besides its own.
-BASE_ARGUMENTS = ("name", "dtype", "trainable", "input_shape", "input_dim", "batch_input_shape", "batch_size")
+#: The arguments every Keras layer takes (one list, in the spec); the ones beyond name, dtype and
+#: trainable (input shapes, dynamic, autocast) are accepted and have no effect on a torch layer.
+BASE_ARGUMENTS = _spec.BASE_LAYER_ARGUMENTS
 
 
 def torch_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -62,11 +67,14 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A detached CPU copy as numpy; bfloat16 becomes ``ml_dtypes.bfloat16``, as Keras returns it."""
+    """A detached CPU copy as numpy; bfloat16 becomes ``ml_dtypes.bfloat16``, as Keras returns it.
+
+    A copy, not a view: ``.numpy()`` of a CPU tensor shares its memory, so a later ``set_weights``
+    (or an optimizer step) would change arrays ``get_weights`` returned earlier -- Keras's never change."""
     tensor = tensor.detach().cpu()
     if tensor.dtype == torch.bfloat16:
-        return tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16)
-    return tensor.numpy()
+        return tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16).copy()
+    return tensor.numpy().copy()
 
 
 def from_numpy(value: Any) -> torch.Tensor:
@@ -77,18 +85,67 @@ def from_numpy(value: Any) -> torch.Tensor:
     return torch.as_tensor(array)
 
 
+#: Keras's mixed-precision policies: name -> (compute dtype, variable dtype) (one table, in the spec).
+MIXED_POLICIES = _spec.MIXED_POLICIES
+
+
+@dataclass(frozen=True)
+class DTypePolicy:
+    """Keras's dtype policy: a dtype name (compute and variable dtype both that dtype) or
+    ``'mixed_float16'`` / ``'mixed_bfloat16'`` (weights stored in float32, inputs, computation and
+    outputs in float16 / bfloat16).  ``layer.dtype`` is the variable dtype, as in Keras."""
+
+    name: str
+    compute_dtype: str
+    variable_dtype: str
+
+    @classmethod
+    def from_name(cls, name: str) -> DTypePolicy:
+        if name in MIXED_POLICIES:
+            return cls(name, *MIXED_POLICIES[name])
+        try:
+            torch_dtype(name)
+        except ValueError:
+            raise ValueError(
+                f"unsupported dtype {name!r}; expected one of {sorted(_TORCH_DTYPES)} "
+                f"or a mixed-precision policy ({', '.join(MIXED_POLICIES)})"
+            ) from None
+        return cls(name, name, name)
+
+    @property
+    def is_mixed(self) -> bool:
+        return self.compute_dtype != self.variable_dtype
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def serialize(self) -> dict[str, Any]:
+        """Keras 3's ``dtype_policies.serialize``."""
+        return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.name}, "registered_name": None}
+
+    def __repr__(self) -> str:
+        return f'<DTypePolicy "{self.name}">'
+
+
 def _dtype_from_config(dtype: Any) -> str:
-    """Accept Keras's dtype forms: None, a name, a torch dtype, or a serialized DTypePolicy."""
+    """The policy name of Keras's dtype forms: None, a dtype or policy name, a torch dtype, a
+    serialized DTypePolicy (Keras 3's dict, tf_keras's ``Policy`` dict) or a policy object."""
     if dtype is None:
         return "float32"
     if isinstance(dtype, torch.dtype):
         return dtype_name(dtype)
+    if isinstance(dtype, DTypePolicy):
+        return dtype.name
     if isinstance(dtype, Mapping):
-        return str(dtype.get("config", {}).get("name", "float32"))
-    if isinstance(dtype, str):
-        torch_dtype(dtype)  # raises with a clear message for unknown names
-        return dtype
-    raise TypeError(f"dtype must be a dtype name or a DTypePolicy config, got {dtype!r}")
+        name = dtype.get("config", {}).get("name", "float32")
+    elif isinstance(dtype, str):
+        name = dtype
+    elif isinstance(getattr(dtype, "name", None), str) and hasattr(dtype, "compute_dtype"):
+        name = dtype.name  # a Keras DTypePolicy or tf_keras Policy object
+    else:
+        raise TypeError(f"dtype must be a dtype name or a DTypePolicy config, got {dtype!r}")
+    DTypePolicy.from_name(str(name))  # raises with a clear message for unknown names
+    return str(name)
 
 
 @dataclass(frozen=True)
@@ -161,7 +218,13 @@ class Layer(torch.nn.Module):
         if unknown:
             raise TypeError(f"{type(self).__name__}: unrecognized keyword argument(s) {unknown}")
         self.name = name or _auto_name(type(self).__name__)
-        self.dtype = _dtype_from_config(dtype)
+        # Keras's dtype surface: ``dtype_policy`` (its name goes into get_config), ``compute_dtype``
+        # (inputs are cast to it; the call computes and outputs in it), ``variable_dtype`` (weights
+        # are stored in it) and ``dtype``, an alias of ``variable_dtype``.
+        self.dtype_policy = DTypePolicy.from_name(_dtype_from_config(dtype))
+        self.compute_dtype = self.dtype_policy.compute_dtype
+        self.variable_dtype = self.dtype_policy.variable_dtype
+        self.dtype = self.variable_dtype
         self.trainable = trainable
         self.built = False
         self.input_spec: InputSpec | Sequence[InputSpec] | None = None
@@ -170,7 +233,8 @@ class Layer(torch.nn.Module):
         self._weights: list[_Weight] = []
         self._activity_losses: list[torch.Tensor] = []
         self._device: torch.device | None = None
-        self._compute_dtype = torch_dtype(self.dtype)
+        self._compute_dtype = torch_dtype(self.compute_dtype)
+        self._mixed = self.dtype_policy.is_mixed
         takes = _call_arguments(type(self))
         self._call_takes_training, self._call_takes_mask = takes["training"], takes["mask"]
         self._computes_mask = self.supports_masking or type(self).compute_mask is not Layer.compute_mask
@@ -201,7 +265,7 @@ class Layer(torch.nn.Module):
         config: dict[str, Any] = {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype}, "registered_name": None},
+            "dtype": self.dtype_policy.serialize(),
         }
         for key, value in self._config.items():
             kind = params[key].type if key in params else "any"
@@ -227,7 +291,7 @@ class Layer(torch.nn.Module):
         keras_shape = tuple(int(s) for s in shape)
         layout = layout or WeightLayout()
         init = initializers.get(initializer)
-        value = init(keras_shape, dtype=torch_dtype(self.dtype), device=self._device or torch.device("cpu"))
+        value = init(keras_shape, dtype=torch_dtype(self.variable_dtype), device=self._device or torch.device("cpu"))
         param = torch.nn.Parameter(layout.to_torch(value), requires_grad=trainable and self.trainable)
         self.register_parameter(name, param)
         self._weights.append(
@@ -254,7 +318,8 @@ class Layer(torch.nn.Module):
         return [w.name for w in self._weights]
 
     def get_weights(self) -> list[np.ndarray]:
-        """Weights as numpy arrays in Keras's order and shapes."""
+        """Weights as numpy arrays in Keras's order and shapes, in the variable dtype (float32 under a
+        mixed policy, as Keras returns them)."""
         return [to_numpy(w.layout.to_keras(getattr(self, w.name))) for w in self._weights]
 
     def keras_weights(self) -> list[torch.Tensor]:
@@ -269,7 +334,8 @@ class Layer(torch.nn.Module):
         raise ValueError(f"{type(self).__name__} '{self.name}': not one of its weights")
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set weights given in Keras's order and shapes; the layout conversion happens here, once."""
+        """Set weights given in Keras's order and shapes; the layout conversion happens here, once.
+        Values are converted to the variable dtype."""
         if len(weights) != len(self._weights):
             raise ValueError(
                 f"{type(self).__name__} '{self.name}': set_weights expects {len(self._weights)} arrays "
@@ -296,7 +362,11 @@ class Layer(torch.nn.Module):
 
     @property
     def losses(self) -> list[torch.Tensor]:
-        """Activity losses of the last call, then weight-regularizer penalties (Keras's order)."""
+        """Activity losses of the last call, then weight-regularizer penalties (Keras's order).
+
+        Under a mixed policy, as in Keras 3 and tf_keras, activity losses are in the compute dtype
+        (they are taken on the outputs) and weight penalties in the variable dtype (taken on the
+        stored float32 weights)."""
         out = list(self._activity_losses)
         for w in self._weights:
             if w.regularizer is not None:
@@ -341,7 +411,10 @@ class Layer(torch.nn.Module):
             kwargs["training"] = bool(training)
         if self._call_takes_mask:
             kwargs["mask"] = mask
-        outputs = self.call(inputs, **kwargs)
+        if self._mixed and self._weights:
+            outputs = self._call_with_compute_weights(inputs, kwargs)
+        else:
+            outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             outs = outputs if isinstance(outputs, (list, tuple)) else (outputs,)
             self.__dict__["_activity_losses"] = [self.activity_regularizer(o) / o.shape[0] for o in outs]
@@ -351,6 +424,29 @@ class Layer(torch.nn.Module):
                 if out_mask is not None:
                     outputs._keras_mask = out_mask
         return outputs
+
+    def _call_with_compute_weights(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
+        """``call`` under a mixed policy, with every weight read as its compute-dtype cast.
+
+        Keras stores the variables in the variable dtype (float32) and casts them to the compute
+        dtype where the call reads them (Keras 3's AutocastScope, tf_keras's AutoCastVariable).
+        Here each weight is cast once per call and the cast *shadows* the parameter while ``call``
+        runs: an instance attribute is found before ``nn.Module.__getattr__`` (where parameters
+        live), so ``self.kernel`` in any layer's ``call`` is the compute-dtype tensor, with no
+        per-layer code.  The cast is differentiable -- gradients reach the float32 parameters --
+        and it is dropped when the call returns, so no second copy is kept that could go stale.
+        Everything outside ``call`` (get_weights, regularizer penalties, constraints) sees the
+        stored float32 parameters.
+        """
+        attrs, params, dtype = self.__dict__, self._parameters, self._compute_dtype
+        names = [w.name for w in self._weights if params[w.name].is_floating_point()]
+        for name in names:
+            attrs[name] = params[name].to(dtype)
+        try:
+            return self.call(inputs, **kwargs)
+        finally:
+            for name in names:
+                attrs.pop(name, None)
 
     def _build_for(self, inputs: Any) -> None:
         first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs

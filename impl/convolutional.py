@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from . import activations
-from ._conv_shapes import (
+from .base import InputSpec, Shape, WeightLayout
+from .flavor import get_flavor
+from .spatial import (
     SpatialLayer,
     conv_output_length,
     deconv_crop,
@@ -34,8 +36,6 @@ from ._conv_shapes import (
     same_paddings,
     torch_pad_arg,
 )
-from .base import InputSpec, Shape, WeightLayout
-from .flavor import get_flavor
 
 _CONV: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 

@@ -188,6 +188,8 @@ class InputLayer(Layer):
     ) -> None:
         super().__init__(**kwargs)
         self._configure(locals())
+        if self.dtype_policy.is_mixed:  # Keras 3 takes a dtype here, not a dtype policy
+            raise ValueError(f"InputLayer: Invalid dtype: {self.dtype_policy.name}")
         if sparse or ragged:
             raise ValueError(f"InputLayer: sparse and ragged inputs are not supported (sparse={sparse}, ragged={ragged})")
         self.batch_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape or ())

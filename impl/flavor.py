@@ -17,8 +17,10 @@ import contextvars
 import difflib
 from collections.abc import Iterator
 
-#: The flavours there are, named like the oracles.
-FLAVORS: tuple[str, ...] = ("keras3", "tf_keras")
+from keraspec.spec import ORACLES
+
+#: The flavours there are: one per oracle, named like it.
+FLAVORS: tuple[str, ...] = ORACLES
 DEFAULT_FLAVOR = "keras3"
 
 _default: str = DEFAULT_FLAVOR

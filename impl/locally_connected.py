@@ -45,9 +45,9 @@ import torch
 import torch.nn.functional as F
 
 from . import activations
-from ._conv_shapes import SpatialLayer, conv_output_length, torch_pad_arg
 from .base import InputSpec, Shape, WeightLayout, torch_dtype
 from .flavor import use_flavor
+from .spatial import SpatialLayer, conv_output_length, torch_pad_arg
 
 #: The flavour these layers follow: tf_keras is the only Keras that has them.
 FLAVOR = "tf_keras"
@@ -171,7 +171,8 @@ class _LocallyConnected(SpatialLayer):
             mask = mask.reshape((1, *mask.shape[:r], 1, *mask.shape[r:]))
         else:  # (in..., 1, out..., 1)
             mask = mask.reshape((*mask.shape[:r], 1, *mask.shape[r:], 1))
-        return torch.as_tensor(mask, dtype=torch_dtype(self.dtype), device=self._device or torch.device("cpu"))
+        # Applied to the kernel in the call, so in the compute dtype (the kernel's dtype there).
+        return torch.as_tensor(mask, dtype=torch_dtype(self.compute_dtype), device=self._device or torch.device("cpu"))
 
     def _compact_index(
         self, spatial: Sequence[int], out: Sequence[int], channels: int

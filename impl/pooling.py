@@ -17,8 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._conv_shapes import SpatialLayer, conv_output_length, is_symmetric, same_paddings, torch_pad_arg, window_counts
 from .base import InputSpec, Shape
+from .spatial import SpatialLayer, conv_output_length, is_symmetric, same_paddings, torch_pad_arg, window_counts
 
 _MAX_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}

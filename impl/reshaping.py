@@ -3,26 +3,20 @@
 Cropping is a slice (a view, no copy).  Zero padding is one ``F.pad`` in Keras's layout.  Nearest
 upsampling repeats cells with a broadcast ``expand`` + ``reshape`` (a single copy, exact for any
 layout).  The other UpSampling2D interpolations follow ``tf.image.resize`` (half-pixel centers, no
-antialiasing) in Keras's layout: each is a separable linear map whose per-axis taps (a banded
-resampling matrix) are computed once per axis size in TF's float32 arithmetic and cached, then
-summed in TF's order of operations, so float32 results match the oracle bit for bit.
+antialiasing) in Keras's layout, with the TF-exact per-axis taps of :mod:`keraspec.impl.resize`.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._conv_shapes import SpatialLayer, torch_pad_arg
 from .base import InputSpec, Shape
 from .flavor import get_flavor
+from .resize import INTERPOLATIONS, ROWS_FIRST, area_scale, lerp_axis, repeat_cells, resample_axis
+from .spatial import SpatialLayer, torch_pad_arg
 
 Pairs = tuple[tuple[int, int], ...]
 
@@ -154,275 +148,6 @@ class Cropping3D(_Cropping):
 
 
 # -- upsampling ------------------------------------------------------------------------------------
-def _repeat_cells(x: torch.Tensor, axes: Sequence[int], factors: Sequence[int]) -> torch.Tensor:
-    """Repeat every cell of ``axes`` ``factors`` times (nearest upsampling) with one copy."""
-    view, grown, out = [], [], []
-    for axis, n in enumerate(x.shape):
-        view.append(n)
-        grown.append(n)
-        out.append(n)
-        if axis in axes:
-            f = factors[list(axes).index(axis)]
-            view.append(1)
-            grown.append(f)
-            out[-1] = n * f
-    return x.reshape(view).expand(grown).reshape(out)
-
-
-def _half_pixel_taps(size: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TF's half-pixel bilinear taps along one axis: (lower index, upper index, weight of upper).
-
-    Computed in float32 exactly as ``tf.image.resize`` does (``(i + 0.5) * (n / out) - 0.5``,
-    indices clamped to the axis), so that the weights are bit-identical to the oracle's.
-    """
-    out = size * factor
-    scale = np.float32(size) / np.float32(out)
-    src = (np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
-    floor = np.floor(src)
-    lower = np.maximum(floor, 0).astype(np.int64)
-    upper = np.minimum(np.ceil(src), size - 1).astype(np.int64)
-    return lower, upper, (src - floor).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=256)
-def _lerp_taps(size: int, factor: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-    lower, upper, weight = _half_pixel_taps(size, factor)
-    return (torch.as_tensor(lower, device=device), torch.as_tensor(upper, device=device),
-            torch.as_tensor(weight, device=device).to(dtype))
-
-
-def _lerp_axis(x: torch.Tensor, axis: int, factor: int) -> torch.Tensor:
-    """Bilinear upsampling of one axis: ``a + (b - a) * w`` with TF's half-pixel taps."""
-    lower, upper, weight = _lerp_taps(x.shape[axis], factor, x.dtype, x.device)
-    a = x.index_select(axis, lower)
-    b = x.index_select(axis, upper)
-    shape = [1] * x.dim()
-    shape[axis] = -1
-    return a + (b - a) * weight.reshape(shape)
-
-
-# -- the other tf.image.resize methods, as per-axis tap tables -----------------------------------------
-# Every method is a separable linear map: along one axis, output cell ``o`` is ``sum_k w[o, k] *
-# x[idx[o, k]]`` -- the rows of a banded (out, in) resampling matrix, kept in its sparse form (index
-# and weight per tap).  The weights are computed once per (size, factor, method) in float32 with
-# the operations TensorFlow's CPU kernels use, so they are bit-identical to the oracle's; the taps
-# are then summed in TF's order (which axis first, taps in index order, one rounding per multiply
-# and per add), which makes float32 outputs match the oracle bit for bit as well.  (A dense matmul
-# is faster but sums in BLAS's order, with fused multiply-adds: up to ~3 ulps off TF, most of the
-# suite's float32 tolerance.)  Float64 inputs use the same float32 weights in float64 arithmetic.
-_F32 = np.float32
-_TINY_SUM = _F32(1000.0) * np.finfo(np.float32).tiny  # TF renormalises a tap set only above this sum
-
-#: Interpolations each flavour's UpSampling2D computes.  Keras 3's resize has no gaussian or
-#: mitchellcubic (its constructor takes them; the call raises), tf_keras's has both.
-_KERAS3_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5")
-INTERPOLATIONS: dict[str, tuple[str, ...]] = {
-    "keras3": _KERAS3_INTERPOLATIONS,
-    "tf_keras": _KERAS3_INTERPOLATIONS + ("gaussian", "mitchellcubic"),
-}
-#: Which axis TF resamples first, per method: resize_bicubic and scale_and_translate do the rows
-#: first; resize_area sums over the columns of each row first, then over the rows (as bilinear).
-_ROWS_FIRST = {"bicubic": True, "lanczos3": True, "lanczos5": True, "gaussian": True, "mitchellcubic": True,
-               "area": False}
-
-
-@dataclass(frozen=True)
-class _Taps:
-    """One axis's resampling: ``out[o] = sum_k weight[o, k] * x[index[o, k]]`` (then ``* scale``
-    for 'area'); weights are float32, taps outside the axis have weight 0 and a clamped index."""
-
-    index: np.ndarray  # (out, k) int64
-    weight: np.ndarray  # (out, k) float32
-    cell: np.float32 = _F32(1.0)  # area: the input cells per output cell (TF's scale) on this axis
-
-    def matrix(self, size: int) -> np.ndarray:
-        """The dense (out, in) resampling matrix (for inspection and tests)."""
-        m = np.zeros((self.index.shape[0], size), dtype=np.float64)
-        np.add.at(m, (np.arange(self.index.shape[0])[:, None], self.index), self.weight.astype(np.float64))
-        return m
-
-
-def _keys_cubic_table() -> tuple[np.ndarray, np.ndarray]:
-    """TF's bicubic coefficient table: Keys' cubic (a = -0.5) at d = i/1024, i = 0..1024.
-
-    ``near[i]`` is the weight at distance d (|t| <= 1 branch), ``far[i]`` at 1 + d (1 < |t| < 2
-    branch), each evaluated in double precision from a float32 d and rounded to float32.
-    """
-    d = (np.arange(1025, dtype=np.float64) / 1024).astype(_F32).astype(np.float64)
-    near = (((1.5 * d - 2.5) * d) * d + 1.0).astype(_F32)
-    e = (d + 1.0).astype(_F32).astype(np.float64)
-    far = (((-0.5 * e + 2.5) * e - 4.0) * e + 2.0).astype(_F32)
-    return near, far
-
-
-def _normalise(weight: np.ndarray, zero_if_tiny: bool) -> np.ndarray:
-    """Divide each row by its float32 sum (summed left to right), as TF's kernels do."""
-    total = np.zeros(weight.shape[0], dtype=_F32)
-    for k in range(weight.shape[1]):
-        total = total + weight[:, k]
-    ok = np.abs(total) >= _TINY_SUM
-    inv = _F32(1.0) / np.where(ok, total, _F32(1.0))
-    scaled = weight * inv[:, None]
-    return np.where(ok[:, None], scaled, _F32(0.0) if zero_if_tiny else weight).astype(_F32)
-
-
-def _bicubic_taps(size: int, factor: int) -> _Taps:
-    """``resize_bicubic`` with half-pixel centers: Keys' cubic (a = -0.5) on 4 taps around the sample.
-
-    Sample position ``(o + 0.5) * (in / out) - 0.5`` (float32); its fraction is rounded to the
-    nearest 1/1024 and the weights read from TF's table; taps outside the axis get weight 0 and the
-    rest are renormalised to sum to 1 (no edge replication).
-    """
-    near, far = _keys_cubic_table()
-    out = size * factor
-    scale = _F32(size) / _F32(out)
-    loc = (np.arange(out).astype(_F32) + _F32(0.5)) * scale - _F32(0.5)
-    base = np.floor(loc).astype(np.int64)
-    delta = loc - base.astype(_F32)
-    offset = np.rint(delta * _F32(1024)).astype(np.int64)
-    index = base[:, None] + np.arange(-1, 3)[None, :]
-    weight = np.stack([far[offset], near[offset], near[1024 - offset], far[1024 - offset]], axis=1)
-    weight = np.where((index >= 0) & (index < size), weight, _F32(0.0)).astype(_F32)
-    return _Taps(np.clip(index, 0, size - 1), _normalise(weight, zero_if_tiny=False))
-
-
-@functools.lru_cache(maxsize=1)
-def _c_sinf() -> Callable[[float], float] | None:
-    """C's ``sinf`` from the process's math library (the one TF's kernels call), if loadable."""
-    try:
-        sinf = ctypes.CDLL(None).sinf
-    except (OSError, AttributeError, TypeError):
-        return None
-    sinf.restype, sinf.argtypes = ctypes.c_float, [ctypes.c_float]
-    return sinf
-
-
-def _sinf(x: np.ndarray) -> np.ndarray:
-    """float32 sine as TF computes it (``std::sin`` of a float): libm's sinf, which is not always
-    correctly rounded; the correctly rounded value where no C library can be loaded."""
-    sinf = _c_sinf()
-    if sinf is None:
-        return np.sin(x.astype(np.float64)).astype(_F32)
-    # Once per distinct argument (a table is built once per axis size and factor, then cached).
-    values, inverse = np.unique(x.astype(_F32), return_inverse=True)
-    return np.array([sinf(float(v)) for v in values], dtype=_F32)[inverse.reshape(x.shape)]
-
-
-def _lanczos(radius: float) -> Callable[[np.ndarray], np.ndarray]:
-    pi = _F32(3.14159265359)
-    r = _F32(radius)
-
-    def kernel(t: np.ndarray) -> np.ndarray:
-        # r sin(pi t) sin(pi t / r) / (pi t)^2 in float32, 1 for t <= 1e-3, 0 beyond the radius.
-        arg = pi * t
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = (r * _sinf(arg) * _sinf(arg / r)) / (pi * pi * t * t)
-        return np.where(t > r, _F32(0.0), np.where(t.astype(np.float64) <= 1e-3, _F32(1.0), value)).astype(_F32)
-
-    return kernel
-
-
-def _gaussian(t: np.ndarray) -> np.ndarray:
-    # exp(-t^2 / (2 sigma^2)) with sigma = 1.5 / 3 = 0.5, cut at |t| >= 1.5; exp in double, as TF.
-    value = np.exp((-t * t).astype(np.float64) / 0.5).astype(_F32)
-    return np.where(t >= _F32(1.5), _F32(0.0), value).astype(_F32)
-
-
-def _mitchell_cubic(t: np.ndarray) -> np.ndarray:
-    # Mitchell-Netravali (B = C = 1/3) cubic, float32, radius 2.
-    inner = ((_F32(7.0) / _F32(6.0) * t - _F32(2.0)) * t) * t + _F32(8.0) / _F32(9.0)
-    outer = ((_F32(-7.0) / _F32(18.0) * t + _F32(2.0)) * t - _F32(10.0) / _F32(3.0)) * t + _F32(16.0) / _F32(9.0)
-    return np.where(t >= _F32(2.0), _F32(0.0), np.where(t >= _F32(1.0), outer, inner)).astype(_F32)
-
-
-#: scale_and_translate kernels (no antialias): (kernel, radius).
-_SCALE_AND_TRANSLATE: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
-    "lanczos3": (_lanczos(3.0), 3.0),
-    "lanczos5": (_lanczos(5.0), 5.0),
-    "gaussian": (_gaussian, 1.5),
-    "mitchellcubic": (_mitchell_cubic, 2.0),
-}
-
-
-def _scale_and_translate_taps(size: int, factor: int, method: str) -> _Taps:
-    """``scale_and_translate`` (lanczos3/5, gaussian, mitchellcubic) without antialiasing.
-
-    Sample position ``(o + 0.5) / factor`` in continuous coordinates (cell i covers [i, i + 1));
-    taps are the cells whose centers lie within the kernel's radius of it (clipped to the axis),
-    weighted by the kernel at (center - sample) and renormalised to sum to 1.
-    """
-    kernel, radius = _SCALE_AND_TRANSLATE[method]
-    out = size * factor
-    inv_scale = _F32(1.0 / np.float64(_F32(out) / _F32(size)))
-    sample = (np.arange(out).astype(_F32) + _F32(0.5)) * inv_scale
-    r = _F32(radius)
-    start = np.clip(np.ceil(sample - r - _F32(0.5)).astype(np.int64), 0, size - 1)
-    end = np.clip(np.floor(sample + r - _F32(0.5)).astype(np.int64), 0, size - 1) + 1
-    span = min(2 * int(np.ceil(radius)) + 1, size)
-    index = start[:, None] + np.arange(span)[None, :]
-    inside = index < end[:, None]
-    position = (index.astype(_F32) + _F32(0.5)) - sample[:, None]
-    weight = np.where(inside, kernel(np.abs(position)), _F32(0.0)).astype(_F32)
-    return _Taps(np.minimum(index, size - 1), _normalise(weight, zero_if_tiny=True))
-
-
-def _area_taps(size: int, factor: int) -> _Taps:
-    """``resize_area``: each output cell averages the input over its footprint [o, o + 1) * in/out.
-
-    The weight of input cell i is the float32 length of its overlap with the footprint (the
-    footprint's float32 ends can poke ~1e-7 into a neighbouring cell, which then gets that sliver);
-    indices are clamped to the axis; the average's 1 / (row cell * column cell) is applied after
-    both axes.  With an integer factor this is nearest-neighbour up to float32 rounding.
-    """
-    out = size * factor
-    cell = _F32(size) / _F32(out)
-    o = np.arange(out)
-    lo = o.astype(_F32) * cell
-    hi = (o + 1).astype(_F32) * cell
-    first = np.floor(lo).astype(np.int64)
-    stop = np.ceil(hi).astype(np.int64)
-    index = first[:, None] + np.arange(int((stop - first).max()))[None, :]
-    here, there = index.astype(_F32), (index + 1).astype(_F32)
-    lo, hi = lo[:, None], hi[:, None]
-    overlap = np.where(here < lo, np.where(there > hi, cell, there - lo), np.where(there > hi, hi - here, _F32(1.0)))
-    weight = np.where(index < stop[:, None], overlap, _F32(0.0)).astype(_F32)
-    return _Taps(np.clip(index, 0, size - 1), weight, cell)
-
-
-@functools.lru_cache(maxsize=256)
-def _resize_taps(size: int, factor: int, method: str) -> _Taps:
-    """The float32 taps of ``method`` for an axis of ``size`` cells upsampled ``factor`` times."""
-    if method == "bicubic":
-        return _bicubic_taps(size, factor)
-    if method == "area":
-        return _area_taps(size, factor)
-    return _scale_and_translate_taps(size, factor, method)
-
-
-@functools.lru_cache(maxsize=256)
-def _device_taps(size: int, factor: int, method: str, dtype: torch.dtype,
-                 device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:
-    """The taps of one axis as per-tap index and weight tensors on ``device`` in ``dtype``."""
-    taps = _resize_taps(size, factor, method)
-    index = torch.as_tensor(np.ascontiguousarray(taps.index.T), device=device)
-    weight = torch.as_tensor(np.ascontiguousarray(taps.weight.T), device=device).to(dtype)
-    return list(index.unbind(0)), list(weight.unbind(0)), float(taps.cell)
-
-
-def _resample_axis(x: torch.Tensor, axis: int, factor: int, method: str) -> tuple[torch.Tensor, float]:
-    """``x`` resampled along ``axis``: the taps summed in index order, one product and one sum
-    each (no fused multiply-add), as TF accumulates.  Returns the axis's area cell too."""
-    indices, weights, cell = _device_taps(x.shape[axis], factor, method, x.dtype, x.device)
-    shape = [1] * x.dim()
-    shape[axis] = -1
-    out: torch.Tensor | None = None
-    for index, weight in zip(indices, weights):
-        term = x.index_select(axis, index) * weight.reshape(shape)
-        out = term if out is None else out + term
-    assert out is not None
-    return out, cell
-
-
 class _UpSampling(SpatialLayer):
     """Upsamples every spatial axis by an integer factor."""
 
@@ -447,7 +172,7 @@ class _UpSampling(SpatialLayer):
         self.built = True
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
-        return _repeat_cells(inputs, self._spatial_axes, self._factors)
+        return repeat_cells(inputs, self._spatial_axes, self._factors)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         shape = list(self._check_shape(input_shape))
@@ -499,7 +224,7 @@ class UpSampling2D(_UpSampling):
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         method = self.interpolation
         if method == "nearest":
-            return _repeat_cells(inputs, self._spatial_axes, self._factors)
+            return repeat_cells(inputs, self._spatial_axes, self._factors)
         if method not in INTERPOLATIONS[self._flavor]:
             raise ValueError(
                 f"UpSampling2D '{self.name}': interpolation={method!r} is not one of Keras 3's resize methods "
@@ -509,15 +234,15 @@ class UpSampling2D(_UpSampling):
         row_factor, col_factor = self._factors
         if method == "bilinear":
             # TensorFlow's order of operations: interpolate along the columns, then between rows.
-            wide = _lerp_axis(inputs, cols, col_factor)
-            return _lerp_axis(wide, rows, row_factor)
-        if _ROWS_FIRST[method]:
-            tall, _ = _resample_axis(inputs, rows, row_factor, method)
-            return _resample_axis(tall, cols, col_factor, method)[0]
-        wide, col_cell = _resample_axis(inputs, cols, col_factor, method)
-        out, row_cell = _resample_axis(wide, rows, row_factor, method)
+            wide = lerp_axis(inputs, cols, col_factor)
+            return lerp_axis(wide, rows, row_factor)
+        if ROWS_FIRST[method]:
+            tall, _ = resample_axis(inputs, rows, row_factor, method)
+            return resample_axis(tall, cols, col_factor, method)[0]
+        wide, col_cell = resample_axis(inputs, cols, col_factor, method)
+        out, row_cell = resample_axis(wide, rows, row_factor, method)
         # area: the sum over the footprint times 1 / (footprint area), TF's float32 factor.
-        return out * float(_F32(1.0 / np.float64(_F32(row_cell) * _F32(col_cell))))
+        return out * area_scale(row_cell, col_cell)
 
 
 class UpSampling3D(_UpSampling):

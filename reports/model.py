@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from keraspec.conformance.catalogue import check_sort_key
 from keraspec.conformance.results import STATUSES, read_results
 
 #: Worst first.  Aggregation picks the highest rank; a status we do not know outranks everything,
@@ -40,17 +41,6 @@ PROBLEM_STATUSES = frozenset({"failed", "error", "xpassed"})
 BAD_STATUSES = frozenset({"failed", "error"})
 KNOWN_MISMATCH_STATUSES = frozenset({"xfailed", "xpassed"})
 
-#: The usual order of checks in a test module; anything else is appended alphabetically.
-CHECK_ORDER = (
-    "config",
-    "errors",
-    "shapes",
-    "weights",
-    "forward",
-    "forward_training",
-    "gradients",
-    "masks",
-)
 
 #: The axes a case can be filtered on, in display order.
 FILTER_DIMS = ("family", "status", "oracle", "impl", "device", "dtype")
@@ -85,13 +75,6 @@ def short_label(status: str) -> str:
 def css_token(value: str) -> str:
     """A value usable in a class name or an id fragment."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", value) or "_"
-
-
-def check_sort_key(check: str) -> tuple[int, str]:
-    try:
-        return (CHECK_ORDER.index(check), check)
-    except ValueError:
-        return (len(CHECK_ORDER), check)
 
 
 def worse_err(a: float | None, b: float | None) -> float | None:

@@ -12,6 +12,11 @@ import difflib
 from .expr import Expr, ExprError
 from .loader import SpecFileError, load_all
 from .model import (
+    BASE_LAYER_ARGUMENTS,
+    DTYPE_POLICIES,
+    FLOAT_DTYPES,
+    MIXED_POLICIES,
+    ORACLE_PACKAGES,
     ORACLES,
     Constraint,
     Domain,
@@ -20,10 +25,18 @@ from .model import (
     ParamSpec,
     SpecConfigError,
     SpecTypeError,
+    Stochastic,
     WeightSpec,
+    compute_dtype,
+    variable_dtype,
 )
 
 __all__ = [
+    "BASE_LAYER_ARGUMENTS",
+    "DTYPE_POLICIES",
+    "FLOAT_DTYPES",
+    "MIXED_POLICIES",
+    "ORACLE_PACKAGES",
     "ORACLES",
     "Constraint",
     "Domain",
@@ -35,11 +48,14 @@ __all__ = [
     "SpecConfigError",
     "SpecFileError",
     "SpecTypeError",
+    "Stochastic",
     "UnknownLayerError",
     "WeightSpec",
+    "compute_dtype",
     "families",
     "layers",
     "lookup",
+    "variable_dtype",
 ]
 
 

@@ -4,10 +4,14 @@
     keraspec spec NAME --config JSON --input-shape SHAPE
                                                 its output and weight shapes, or the validation error
     keraspec layers [--family F]                every layer in the spec
-    keraspec record [--out DIR] [--layers L]   record oracle runs on drawn cases into a corpus
-    keraspec replay [--corpus DIR] [--device cuda]
-                                                check the implementation against a corpus, no TensorFlow
-    keraspec report RESULTS... [--out DIR]      HTML report from JSON-lines results
+
+The spec package stands alone: the other subcommands (``record`` and ``replay`` from
+keraspec.conformance, ``report`` from keraspec.reports) are plugged in through the
+``keraspec.commands`` entry-point group, never imported here by name.  Each entry point is a
+function ``register(subparsers)`` that adds its subparser and sets ``func`` (called with the parsed
+arguments, returns the exit status) and, to receive arguments it does not declare as
+``args.extra``, ``passes_through=True``.  Only the entry point of the command being run is loaded
+(all of them for ``--help`` or an unknown command).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import ast
 import json
 import sys
 import textwrap
-from pathlib import Path
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from . import SpecConfigError, SpecTypeError, UnknownLayerError, families, layers, lookup
@@ -128,34 +132,47 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from keraspec.reports.build import main as report_main
-
-    return report_main(args.rest)
-
-
-def _cmd_record(args: argparse.Namespace) -> int:
-    from keraspec.conformance.corpus import DEFAULT_CORPUS, record
-
-    out = args.out or DEFAULT_CORPUS
-    index = record(out, layers=args.layers.split(",") if args.layers else None, oracles=args.oracles.split(","),
-                   dtypes=args.dtypes.split(","), examples=args.examples, seed=args.seed)
-    print(f"recorded {len(index['cases'])} cases in {index['record_seconds']} s into {out}")
-    return 0
+#: The entry-point group other packages add subcommands through (see the module docstring).
+COMMAND_GROUP = "keraspec.commands"
+_BUILTIN = ("spec", "layers")
 
 
-def _cmd_replay(args: argparse.Namespace) -> int:
-    import pytest
+def _command_entry_points() -> dict[str, EntryPoint]:
+    """The plugged-in subcommands by name (a built-in name cannot be taken over)."""
+    return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP) if ep.name not in _BUILTIN}
 
-    from keraspec.conformance import harness
 
-    tests = Path(harness.__file__).parent / "tests"
-    argv = [str(tests), "--corpus", args.corpus, "-q", "-p", "no:cacheprovider"]
-    if not any(a.startswith("--hypothesis-profile") for a in args.pytest_args):
-        argv.append("--hypothesis-profile=ci")
-    for device in args.device or []:
-        argv += ["--device", device]
-    return int(pytest.main(argv + args.pytest_args))
+def _requested_command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option (the top-level parser
+    has no options of its own besides --help)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _register_plugins(sub: Any, argv: list[str]) -> None:
+    """Load and register the requested plugged-in command (every one for --help or an unknown
+    command); the others get a placeholder, so usage lines still list them."""
+    plugins = _command_entry_points()
+    wanted = _requested_command(argv)
+    load_all = wanted not in plugins and wanted not in _BUILTIN
+    for name, ep in sorted(plugins.items()):
+        if not (load_all or name == wanted):
+            _placeholder(sub, name, ep, "not loaded")
+            continue
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plugin must not take `keraspec spec` or --help down
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            _placeholder(sub, name, ep, reason, help=f"(unavailable: {reason})")
+
+
+def _placeholder(sub: Any, name: str, ep: EntryPoint, reason: str, help: str | None = None) -> None:
+    p = sub.add_parser(name, help=help, add_help=False)
+    p.set_defaults(func=lambda args: _unavailable(name, ep, reason), passes_through=True)
+
+
+def _unavailable(name: str, ep: EntryPoint, reason: str) -> int:
+    print(f"keraspec: the '{name}' command ({ep.value}) could not be loaded: {reason}", file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,25 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("layers", help="list the layers in the spec")
     p.add_argument("--family")
     p.set_defaults(func=_cmd_layers)
-    p = sub.add_parser("record", help="record the oracle's results on drawn cases into a corpus")
-    p.add_argument("--out", help="corpus folder (default: the committed corpus in keraspec/conformance/corpus)")
-    p.add_argument("--layers", help="comma-separated layer names (default: all)")
-    p.add_argument("--oracles", default="keras3,tf_keras")
-    p.add_argument("--dtypes", default="float32,float64,float16,bfloat16")
-    p.add_argument("--examples", type=int, default=2, help="cases per layer, oracle and dtype")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_record)
-    p = sub.add_parser("replay", help="check the implementation against a recorded corpus (no TensorFlow needed)")
-    p.add_argument("--corpus", default="default")
-    p.add_argument("--device", action="append", help="cpu and/or cuda")
-    p.set_defaults(func=_cmd_replay, passes_through=True)
-    p = sub.add_parser("report", help="build the HTML report from results files", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_report)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _register_plugins(sub, argv)
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passes_through", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.pytest_args = extra
+    args.extra = extra
     try:
         return int(args.func(args))
     except UnknownLayerError as exc:

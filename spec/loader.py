@@ -16,6 +16,7 @@ import yaml
 from .model import LayerSpec
 
 SPEC_DIR = Path(str(resources.files("keraspec.spec"))) / "layers"
+OBJECTS_PATH = Path(str(resources.files("keraspec.spec"))) / "objects.yaml"
 SCHEMA_PATH = Path(str(resources.files("keraspec.spec"))) / "schema.json"
 
 
@@ -44,12 +45,18 @@ def _check(data: Any, ref: str | None = None) -> None:
         raise error
 
 
-def load_file(path: Path) -> dict[str, Any]:
-    """Parse one spec file (safe_load only) and validate it against the schema."""
+@lru_cache(maxsize=None)
+def objects() -> dict[str, Any]:
+    """The named-object spec (spec/objects.yaml): drawn values and per-value oracle limits."""
+    return load_file(OBJECTS_PATH, "objects_file")
+
+
+def load_file(path: Path, ref: str | None = None) -> dict[str, Any]:
+    """Parse one spec file (safe_load only) and validate it against the schema (or its ``$defs/ref``)."""
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     try:
-        _check(data)
+        _check(data, ref)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         raise SpecFileError(f"{path.name}: {where}: {exc.message}") from None
@@ -102,5 +109,5 @@ def load_all(spec_dir: Path = SPEC_DIR) -> dict[str, LayerSpec]:
                 _check(param, "param")
             except jsonschema.ValidationError as exc:
                 raise SpecFileError(f"{name}.{pname}: {exc.message}") from None
-        specs[name] = LayerSpec(entry, family)
+        specs[name] = LayerSpec(entry, family, objects().get("oracle_limits", ()))
     return specs

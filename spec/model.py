@@ -10,6 +10,8 @@ from typing import Any
 
 from .expr import Expr, ExprError, compile_expr
 
+#: The oracles, in report order: Keras 3 on TensorFlow (the ``keras`` package) and tf_keras (Keras 2).
+#: Every other module imports this one definition.
 ORACLES = ("keras3", "tf_keras")
 
 #: Parameter types understood by the spec.  ``*_tuple`` types have a ``length`` expression.
@@ -163,8 +165,52 @@ class Constraint:
     doc: str = ""
 
 
-#: The input dtypes of a layer whose spec names none: every float dtype Keras runs layers in.
+#: The float dtypes Keras runs layers in.
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+#: Keras's mixed-precision policies: name -> (compute dtype, variable dtype).  Variables stay
+#: float32, inputs are cast to the compute dtype and the layer computes in it.
+MIXED_POLICIES: dict[str, tuple[str, str]] = {"mixed_float16": ("float16", "float32"),
+                                             "mixed_bfloat16": ("bfloat16", "float32")}
+#: Every dtype policy the suite runs a layer in: the dtype axis of the suite, in report order.  A
+#: layer whose spec names no input dtypes runs in all of them.
+DTYPE_POLICIES = FLOAT_DTYPES + tuple(MIXED_POLICIES)
+
+
+def compute_dtype(policy: str) -> str:
+    """The dtype a layer of this dtype policy computes in (a plain dtype is its own)."""
+    return MIXED_POLICIES.get(policy, (policy, policy))[0]
+
+
+def variable_dtype(policy: str) -> str:
+    """The dtype a layer of this dtype policy stores its weights in."""
+    return MIXED_POLICIES.get(policy, (policy, policy))[1]
+
+
+#: Arguments of Keras's base Layer that every layer takes; the spec leaves them to the base class.
+BASE_LAYER_ARGUMENTS = ("name", "dtype", "trainable", "dynamic", "autocast", "input_dim", "input_shape",
+                        "batch_input_shape", "batch_size")
+#: Where each oracle's package is installed from, by oracle name.
+ORACLE_PACKAGES: dict[str, str] = {"keras3": "keras", "tf_keras": "tf_keras"}
+
+
+@dataclass(frozen=True)
+class OraclePrecision:
+    """Where an oracle computes in a lower precision than asked (``computes_in``), e.g. TF's resize
+    kernels reading a float64 image as float32: the tolerance policy then uses that precision."""
+
+    oracles: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    computes_in: str
+    when: Expr | None
+    reason: str
+
+    def applies(self, oracle: str, dtype: str, env: Mapping[str, Any]) -> bool:
+        if oracle not in self.oracles or dtype not in self.dtypes:
+            return False
+        try:
+            return self.when is None or bool(self.when(env))
+        except Exception:  # noqa: BLE001 - cannot tell on this config: assume the lower precision
+            return True
 
 
 @dataclass(frozen=True)
@@ -205,6 +251,105 @@ class OracleLimit:
 
 
 @dataclass(frozen=True)
+class OracleLayout:
+    """A data layout the oracle cannot run on CPU, and how the suite runs it instead.
+
+    ``param`` is the layout parameter; for its values in ``transpose_to_channels_last`` the oracle
+    runs the channels_last layer on transposed data (Keras's weight layout does not depend on the
+    layout).  ``after_transpose`` names the parameters that must see the requested layout -- an
+    axis-dependent activation and the activity penalty taken on its output -- by role
+    (``activation``, ``activity_regularizer``); the oracle runs without them and applies them after
+    transposing back.
+    """
+
+    param: str
+    transpose_to_channels_last: tuple[Any, ...]
+    after_transpose: Mapping[str, str]
+    doc: str = ""
+
+    def transposes(self, config: Mapping[str, Any]) -> bool:
+        return config.get(self.param) in self.transpose_to_channels_last
+
+
+@dataclass(frozen=True)
+class PlantedValues:
+    """Input elements set to a config value (``param``), e.g. Masking's mask_value: whole steps
+    (every feature of a position, ``step_fraction``) and single elements (``element_fraction``)."""
+
+    param: str
+    step_fraction: float = 0.0
+    element_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class Stochastic:
+    """What a stochastic layer does in training, for the one statistical check.
+
+    ``let`` binds helper values (expressions of the config, evaluated in order).  A ``bernoulli``
+    layer drops each independent draw with probability ``drop_rate``; a kept element becomes
+    ``kept`` and a dropped one ``dropped`` (expressions of ``x``, the input element).  A
+    ``gaussian`` layer combines the input with noise of ``mean`` and ``stddev`` (``combine``:
+    ``add`` -> x + noise, ``multiply`` -> x * noise).  ``broadcast_axes`` lists the input axes along
+    which one draw is shared; ``follows_batch`` the parameters whose first entry is the batch size
+    (unless it is 1: one draw shared across the batch); ``seed`` the parameter seeding the layer.
+    """
+
+    distribution: str
+    let: Mapping[str, Expr]
+    broadcast_axes: Expr
+    drop_rate: Expr | None = None
+    kept: Expr | None = None
+    dropped: Expr | None = None
+    combine: str | None = None
+    mean: Expr | None = None
+    stddev: Expr | None = None
+    follows_batch: tuple[str, ...] = ()
+    seed: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Stochastic:
+        def opt(key: str) -> Expr | None:
+            return compile_expr(d[key]) if key in d else None
+
+        return cls(
+            distribution=d["distribution"],
+            let={k: compile_expr(v) for k, v in d.get("let", {}).items()},
+            broadcast_axes=compile_expr(d.get("broadcast_axes", "[]")),
+            drop_rate=opt("drop_rate"), kept=opt("kept"), dropped=opt("dropped"),
+            combine=d.get("combine"), mean=opt("mean"), stddev=opt("stddev"),
+            follows_batch=tuple(d.get("follows_batch", ())), seed=d.get("seed"),
+        )
+
+    def scope(self, env: Mapping[str, Any]) -> dict[str, Any]:
+        """``env`` with the ``let`` bindings evaluated in order."""
+        scope = dict(env)
+        for name, expr in self.let.items():
+            scope[name] = expr(scope)
+        return scope
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Facts about a layer the harness reads instead of knowing them by layer or parameter name."""
+
+    oracle_layout: OracleLayout | None = None
+    input_values: PlantedValues | None = None
+    stochastic: Stochastic | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Behaviour:
+        layout = d.get("oracle_layout")
+        planted = d.get("input_values")
+        return cls(
+            oracle_layout=None if layout is None else OracleLayout(
+                param=layout["param"], transpose_to_channels_last=tuple(layout["transpose_to_channels_last"]),
+                after_transpose=dict(layout.get("after_transpose", {})), doc=layout.get("doc", "")),
+            input_values=None if planted is None else PlantedValues(**planted),
+            stochastic=None if "stochastic" not in d else Stochastic.from_dict(d["stochastic"]),
+        )
+
+
+@dataclass(frozen=True)
 class InputSpec:
     count: Expr  # number of input tensors (1 for most layers)
     min_count: int
@@ -223,12 +368,15 @@ class InputSpec:
     sizes: Expr | None
     #: Axis (negative index) that must be divisible by ``multiple_of``.
     multiple_of: Mapping[str, Expr]
+    #: Why an extra leading batch axis is neither accepted nor refused by the oracles everywhere
+    #: (None: a rank above the spec's is refused, so it is probed).
+    extra_batch_axes: str | None = None
 
 
 class LayerSpec:
     """One layer's spec.  Built by :mod:`keraspec.spec.loader` from the YAML files."""
 
-    def __init__(self, data: Mapping[str, Any], family: str):
+    def __init__(self, data: Mapping[str, Any], family: str, object_limits: Sequence[Mapping[str, Any]] = ()):
         self.raw = data
         self.name: str = data["name"]
         self.family = family
@@ -238,12 +386,19 @@ class LayerSpec:
         self.vars: dict[str, Any] = dict(data.get("vars", {}))
         self.training: str = data.get("training", "none")
         self.masking: dict[str, Any] = dict(data.get("masking", {"supports": False}))
-        self.numerics: dict[str, Any] = dict(data.get("numerics", {"op_class": "elementwise"}))
+        numerics = dict(data.get("numerics", {}))
+        self.op_class: str = numerics.get("op_class", "elementwise")
+        #: The length of the reduction each output element is (the tolerance scales with it).
+        self.reduction_length: Expr | None = compile_expr(numerics["length"]) if "length" in numerics else None
+        self.oracle_precision: tuple[OraclePrecision, ...] = tuple(
+            OraclePrecision(oracles=tuple(o["oracles"]), dtypes=tuple(o["dtypes"]), computes_in=o["computes_in"],
+                            when=compile_expr(o["when"]) if "when" in o else None, reason=o["reason"])
+            for o in numerics.get("oracle_precision", ()))
         self.excluded_params: dict[str, str] = dict(data.get("excluded_params", {}))
         self.oracle_defaults: dict[str, dict[str, Any]] = {
             k: dict(v) for k, v in data.get("oracle_defaults", {}).items()
         }
-        self.behaviour: dict[str, Any] = dict(data.get("behaviour", {}))
+        self.behaviour: Behaviour = Behaviour.from_dict(data.get("behaviour", {}))
         self.params: dict[str, ParamSpec] = {
             name: self._param(name, p) for name, p in data.get("params", {}).items()
         }
@@ -270,7 +425,7 @@ class LayerSpec:
                 dtypes=tuple(lim["dtypes"]) if "dtypes" in lim else None,
             )
             for lim in data.get("oracle_limits", ())
-        )
+        ) + tuple(lim for raw in object_limits if (lim := self._object_limit(raw)) is not None)
         self.input = self._inputs(data.get("inputs", {}))
         self.output_shape_rule: Expr = compile_expr(data.get("output_shape", "input"))
         self.output_mask_rule: Expr | None = (
@@ -296,6 +451,24 @@ class LayerSpec:
             draw=dict(p.get("draw", {})),
             oracle_accepts=dict(p.get("oracle_accepts", {})),
             only_in=tuple(p["only_in"]) if "only_in" in p else None,
+        )
+
+    def _object_limit(self, raw: Mapping[str, Any]) -> OracleLimit | None:
+        """A named object's oracle limit (spec/objects.yaml) as a limit of this layer: it hits when
+        any parameter of the object's type takes the value."""
+        params = [name for name, p in self.params.items() if p.type == raw["type"]]
+        if not params or not set(raw["oracles"]) & set(self.oracles):
+            return None
+        value = repr(raw["value"])
+        return OracleLimit(
+            name=f"{raw['name']}_{raw['type']}",
+            oracles=tuple(raw["oracles"]),
+            when=compile_expr(f"{value} in ({', '.join(params)},)"),
+            reason=raw["reason"],
+            repair={name: compile_expr(f"None if {name} == {value} else {name}") for name in params},
+            example={params[0]: compile_expr(value)},
+            checks=tuple(raw["checks"]) if "checks" in raw else None,
+            dtypes=tuple(raw["dtypes"]) if "dtypes" in raw else None,
         )
 
     def _constraint(self, c: Mapping[str, Any]) -> Constraint:
@@ -331,11 +504,12 @@ class LayerSpec:
             min_rank=min_rank,
             max_rank=max_rank,
             enforce_min_rank=bool(rank.get("enforce_min", False)) if isinstance(rank, Mapping) else True,
-            dtypes=tuple(d.get("dtypes", FLOAT_DTYPES)),
+            dtypes=tuple(d.get("dtypes", DTYPE_POLICIES)),
             min_sizes=compile_expr(d["min_sizes"]) if "min_sizes" in d else None,
             same_shape=d.get("same_shape", False),
             sizes=compile_expr(d["sizes"]) if "sizes" in d else None,
             multiple_of={k: compile_expr(v) for k, v in d.get("multiple_of", {}).items()},
+            extra_batch_axes=d.get("extra_batch_axes"),
         )
 
     # -- queries --------------------------------------------------------------------------------
@@ -530,6 +704,14 @@ class LayerSpec:
             if limit.applies(oracle, check, dtype) and limit.when.names <= env.keys() and limit.hits(env):
                 return limit
         return None
+
+    def oracle_compute_dtype(self, config: Mapping[str, Any], oracle: str, dtype: str) -> str:
+        """The dtype ``oracle`` really computes in for a layer of dtype policy ``dtype``."""
+        env = dict(self.vars, **self.normalize(config, oracle))
+        for p in self.oracle_precision:
+            if p.applies(oracle, dtype, env):
+                return p.computes_in
+        return compute_dtype(dtype)
 
     def weight_shapes(
         self, config: Mapping[str, Any], input_shape: Any, oracle: str | None = None

@@ -63,6 +63,12 @@ class KerasTorchLayer:
     def weight_to_keras(self, weight: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         return value  # Keras stores every weight in its own layout
 
+    def apply_constraints(self) -> None:
+        """Project the weights with their constraints, as Keras's optimizer does after a step."""
+        for variable in self.layer.trainable_weights:
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable))
+
     def get_config(self) -> dict[str, Any]:
         return self.layer.get_config()
 

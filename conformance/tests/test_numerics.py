@@ -15,5 +15,9 @@ def test_gradients(request, target):
     run_target_check(request, target, "gradients")
 
 
+def test_training_step(request, target):
+    run_target_check(request, target, "training_step")
+
+
 def test_stochastic(request, target):
     run_target_check(request, target, "stochastic")

@@ -10,12 +10,10 @@ import pytest
 from hypothesis import assume
 
 from keraspec.conformance import oracle as oracles
+from keraspec.spec import BASE_LAYER_ARGUMENTS
 from keraspec.conformance.harness import Target, oracle_run
 from keraspec.conformance.plugin import run_property
 from keraspec.conformance.strategies import Case, cases, invalid_cases, limit_cases, make_inputs
-
-#: Arguments of Keras's base Layer, which the spec leaves to the implementation's base class.
-BASE_LAYER_ARGS = {"name", "dtype", "trainable", "dynamic", "autocast", "input_dim", "input_shape"}
 
 
 def _adapter(oracle):
@@ -46,7 +44,7 @@ def test_signature(oracle_layer):
         n: p for n, p in inspect.signature(cls.__init__).parameters.items()
         if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     }
-    theirs = set(params) - BASE_LAYER_ARGS - set(layer_spec.excluded_params)
+    theirs = set(params) - set(BASE_LAYER_ARGUMENTS) - set(layer_spec.excluded_params)
     ours = {n for n, p in layer_spec.params.items() if p.in_oracle(oracle)}
     problems = [f"{layer_spec.name}: oracle {oracle} has parameter {n!r}, the spec lacks it" for n in sorted(theirs - ours)]
     required = {n: _valid_value(layer_spec, n) for n, p in layer_spec.params.items() if p.required and n in params}
@@ -139,6 +137,10 @@ def test_oracle_limits(request, oracle_limit):
             assert run.error is not None or run.grad_error is not None, (
                 f"{layer_spec.name}: {oracle} now differentiates {case.config} in {case.dtype}; the oracle limit "
                 f"{limit.name} ({limit.reason}) is stale")
+        elif limit.checks == ("training_step",):
+            assert run.error is not None or run.step_error is not None, (
+                f"{layer_spec.name}: {oracle} now takes an optimizer step on {case.config} in {case.dtype}; the oracle "
+                f"limit {limit.name} ({limit.reason}) is stale")
         elif run.error is None:
             want = layer_spec.output_shape(case.config, case.input_shapes[0])
             assert tuple(run.outputs[0].shape) != want, (

@@ -31,3 +31,18 @@ def test_bfloat16_weights_accept_float32_arrays_and_round_them() -> None:
     layer.set_weights([np.array([[1.0 + 2.0**-10]], np.float32), np.zeros(1, np.float32)])
     assert layer.kernel.dtype == torch.bfloat16
     assert float(layer.get_weights()[0][0, 0]) == 1.0  # 1 + 2^-10 rounds to 1 in bfloat16's 8-bit mantissa
+
+
+def test_get_weights_returns_copies_not_views():
+    """Arrays from get_weights must not change when the layer's weights change later (as Keras's don't)."""
+    import numpy as np
+
+    from keraspec.impl.layers import Dense
+
+    layer = Dense(2)
+    layer.build((None, 3))
+    before = layer.get_weights()
+    kept = [w.copy() for w in before]
+    layer.set_weights([np.ones_like(w) for w in before])
+    for got, want in zip(before, kept):
+        np.testing.assert_array_equal(got, want)

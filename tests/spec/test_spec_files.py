@@ -80,3 +80,46 @@ def test_cli_prints_the_table_and_evaluates():
     assert out.returncode == 1 and "units.min" in out.stderr
     out = run("spec", "Dens")
     assert out.returncode == 2 and "did you mean Dense" in out.stderr
+
+
+@pytest.mark.parametrize("behaviour", [
+    {"stochastic": {"kind": "dropout", "rate": "rate", "broadcast_axes": "[]"}},  # the old, closed form
+    {"stochastic": {"distribution": "bernoulli", "drop_rate": "rate", "broadcast_axes": "[]"}},  # kept/dropped missing
+    {"stochastic": {"distribution": "gaussian", "mean": "0", "stddev": "s", "broadcast_axes": "[]"}},  # combine missing
+    {"oracle_layout": {"channels_first": "transpose_to_channels_last"}},
+    {"oracle_layuot": {"param": "data_format", "transpose_to_channels_last": ["channels_first"]}},  # a typo
+    {"input_values": {"param": "mask_value", "mask_value_fraction": 0.3}},
+])
+def test_schema_rejects_a_bad_behaviour(behaviour):
+    bad = {"family": "core", "layers": [{"name": "Dropout", "behaviour": behaviour}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema())
+
+
+def test_behaviour_names_parameters_the_layer_has():
+    """Every parameter a behaviour names by role is a parameter (or constant) of its layer."""
+    for name in spec.layers():
+        s = spec.lookup(name)
+        known = set(s.params) | set(s.vars)
+        b = s.behaviour
+        named = []
+        if b.oracle_layout is not None:
+            named += [b.oracle_layout.param, *b.oracle_layout.after_transpose.values()]
+        if b.input_values is not None:
+            named.append(b.input_values.param)
+        if b.stochastic is not None:
+            named += [*b.stochastic.follows_batch, *([b.stochastic.seed] if b.stochastic.seed else [])]
+        missing = [n for n in named if n not in known]
+        assert not missing, f"{name}: behaviour names {missing}, which are not among its parameters"
+
+
+def test_objects_file_matches_schema_and_draws_every_type():
+    from keraspec.spec.loader import objects
+
+    data = objects()
+    assert set(data["draw"]) == {"activation", "initializer", "regularizer", "constraint"}
+    limit = spec.lookup("Dense").oracle_limit({"units": 2, "kernel_constraint": "non_neg"}, "tf_keras",
+                                              "training_step", "float64")
+    assert limit is not None and "NonNeg" in limit.reason
+    assert spec.lookup("Dense").oracle_limit({"units": 2, "kernel_constraint": "non_neg"}, "tf_keras",
+                                             "training_step", "mixed_float16") is None

@@ -1,4 +1,5 @@
-"""Shape arithmetic shared by the convolution, pooling and resampling layers (TensorFlow semantics).
+"""The base of every spatial layer and the shape arithmetic the convolution, pooling, reshaping and
+locally connected layers share (TensorFlow semantics).
 
 The functions work on one spatial axis at a time and accept ``None`` (an unknown size) where a
 size is an argument, returning ``None`` for sizes that depend on it.  :class:`SpatialLayer` holds

@@ -1,0 +1,35 @@
+"""The one list of checks, in report order, with what each compares.
+
+Light on purpose (no torch, no TensorFlow): the report and the command line import it too.
+"""
+
+from __future__ import annotations
+
+#: Every check the suite runs, in report order: name -> what it compares.
+CHECKS: dict[str, str] = {
+    "config": "get_config equals the oracle's; from_config(get_config()) rebuilds an equal layer with equal outputs",
+    "errors": "a config breaking exactly one rule of the spec raises ValueError/TypeError naming the parameter(s)",
+    "input_errors": "built on one input, an input of another rank or channel size is refused where the oracle refuses it, "
+                    "and computed as the oracle computes it where the oracle accepts it",
+    "shapes": "spec rule = compute_output_shape = actual output shape = the oracle's, None dimensions included",
+    "weights": "weight names, shapes and order (spec, ours, oracle); set_weights/get_weights round trip",
+    "forward": "inference outputs and losses with the oracle's weights loaded",
+    "forward_training": "training=True outputs, losses and weights after the call",
+    "gradients": "input and weight gradients of sum(output * cotangent)",
+    "training_step": "weights after one SGD step with the layer's gradients, constraints applied as Keras's optimizer does",
+    "masks": "output mask, compute_mask and masked outputs for input masks with holes anywhere",
+    "stochastic": "inference is the identity; training noise has the spec's statistics; seeded draws repeat",
+    "signature": "spec parameters and defaults = the oracle constructor's",
+    "spec": "for drawn valid configs the oracle builds and follows the spec's shape and weight rules",
+    "spec_errors": "the oracle rejects a config breaking one rule, or the spec says it accepts it",
+}
+
+#: The checks run per target (layer x oracle x device x dtype) by ``run_target_check``.
+TARGET_CHECKS = ("config", "input_errors", "shapes", "weights", "forward", "forward_training", "gradients",
+                 "training_step", "masks", "stochastic")
+
+
+def check_sort_key(check: str) -> tuple[int, str]:
+    """Report order: the catalogue's, then unknown checks alphabetically."""
+    order = list(CHECKS)
+    return (order.index(check), check) if check in CHECKS else (len(order), check)
