@@ -6,7 +6,7 @@
     keraspec layers [--family F]                every layer in the spec
 
 The spec package stands alone: the other subcommands (``record`` and ``replay`` from
-keraspec.conformance, ``report`` from keraspec.reports) are plugged in through the
+the conformance package, ``report`` from the reports package) are plugged in through the
 ``keraspec.commands`` entry-point group, never imported here by name.  Each entry point is a
 function ``register(subparsers)`` that adds its subparser and sets ``func`` (called with the parsed
 arguments, returns the exit status) and, to receive arguments it does not declare as
