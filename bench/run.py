@@ -109,6 +109,14 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "UpSampling2D[bicubic]": ({"size": 2, "interpolation": "bicubic"}, (32, 28, 28, 32),
                               lambda l: (lambda x: F.interpolate(x.movedim(-1, 1), scale_factor=2, mode="bicubic")
                                          .movedim(1, -1))),
+    # Mixed precision: float32 weights cast to the compute dtype on every call, a float32 input cast
+    # too -- the plain reference pays the same casts, so the ratio measures the base layer's policy code.
+    "Dense[mixed_float16]": ({"units": 256, "activation": "relu", "dtype": "mixed_float16"}, (64, 512),
+                             lambda l: (lambda x, k=l.kernel, b=l.bias: F.relu(F.linear(x.half(), k.half().t(), b.half())))),
+    "Conv2D[mixed_bfloat16]": ({"filters": 64, "kernel_size": 3, "padding": "same", "dtype": "mixed_bfloat16"},
+                               (32, 56, 56, 32),
+                               lambda l: (lambda x, k=l.kernel, b=l.bias: F.conv2d(
+                                   x.movedim(-1, 1).bfloat16(), k.bfloat16(), b.bfloat16(), padding=1).movedim(1, -1))),
 }
 
 

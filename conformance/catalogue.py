@@ -13,6 +13,8 @@ CHECKS: dict[str, str] = {
                     "and computed as the oracle computes it where the oracle accepts it",
     "shapes": "spec rule = compute_output_shape = actual output shape = the oracle's, None dimensions included",
     "weights": "weight names, shapes and order (spec, ours, oracle); set_weights/get_weights round trip",
+    "initial_weights": "a freshly built layer's weights: equal to the oracle's where the initializer is deterministic, "
+                       "the same distribution (mean, variance, mean |x|) where it is random",
     "forward": "inference outputs and losses with the oracle's weights loaded",
     "forward_training": "training=True outputs, losses and weights after the call",
     "gradients": "input and weight gradients of sum(output * cotangent)",
@@ -25,8 +27,14 @@ CHECKS: dict[str, str] = {
 }
 
 #: The checks run per target (layer x oracle x device x dtype) by ``run_target_check``.
-TARGET_CHECKS = ("config", "input_errors", "shapes", "weights", "forward", "forward_training", "gradients",
+TARGET_CHECKS = ("config", "input_errors", "shapes", "weights", "initial_weights", "forward", "forward_training", "gradients",
                  "training_step", "masks", "stochastic")
+
+
+#: Checks that run in some dtype policies only, with the reason.  Initializer statistics do not depend
+#: on the layer's dtype beyond rounding (and mixed policies keep float32 weights), while sampling them
+#: costs about 60 builds a case.
+CHECK_DTYPES: dict[str, tuple[str, ...]] = {"initial_weights": ("float32",)}
 
 
 def check_sort_key(check: str) -> tuple[int, str]:

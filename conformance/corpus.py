@@ -31,10 +31,10 @@ from keraspec.spec import DTYPE_POLICIES, ORACLES
 from .oracle import OracleRun
 from .strategies import Case, cases, make_inputs
 
-FORMAT_VERSION = 2  # 2: stepped weights and probe-input results
+FORMAT_VERSION = 3  # 2: stepped weights, probe-input results; 3: unknown-axis output shapes, initial weights, magnitudes
 DEFAULT_CORPUS = Path(str(resources.files("keraspec.conformance"))) / "corpus"
 _ARRAY_FIELDS = ("weights", "outputs", "grad_inputs", "grad_weights", "updated_weights", "stepped_weights", "probe_outputs")
-_JSON_FIELDS = ("weight_names", "trainable", "config", "output_shape", "losses", "error", "grad_error", "step_error",
+_JSON_FIELDS = ("weight_names", "trainable", "config", "output_shape", "output_shape_unknown", "losses", "error", "grad_error", "step_error",
                 "probe_errors")
 
 
@@ -89,7 +89,7 @@ class Corpus:
         self.recorded: list[RecordedCase] = []
         for raw in index["cases"]:
             case = Case(raw["layer"], _decode(raw["config"]), tuple(tuple(s) for s in raw["input_shapes"]),
-                        raw["dtype"], raw["seed"], raw["training"])
+                        raw["dtype"], raw["seed"], raw["training"], magnitude=raw.get("magnitude", 0))
             self.recorded.append(RecordedCase(case, raw["oracle"], raw["variants"], raw["group"], raw["index"]))
         self._by_key = {(r.oracle, r.case.key()): r for r in self.recorded}
         self._arrays: dict[str, Any] = {}
@@ -99,6 +99,17 @@ class Corpus:
 
     def has(self, layer: str, oracle: str) -> bool:
         return any(r.case.layer == layer and r.oracle == oracle for r in self.recorded)
+
+    def initial(self, oracle: str, case: Case) -> list[dict[str, Any]]:
+        """The recorded initial weights and initializer moments of a case (the initial_weights check)."""
+        rec = self._by_key.get((oracle, case.key()))
+        if rec is None or "initial" not in rec.variants:
+            raise KeyError(f"corpus {self.path.name} has no initial weights of {case.describe()} for {oracle}")
+        arrays = self._arrays.get(rec.group)
+        if arrays is None:
+            arrays = self._arrays[rec.group] = np.load(self.path / f"{rec.group}.npz")
+        return [{"initial": arrays[f"{rec.index}/initial/{i}"], **entry}
+                for i, entry in enumerate(rec.variants["initial"]["weights"])]
 
     def run(self, oracle: str, case: Case, training: bool, with_mask: bool) -> OracleRun:
         rec = self._by_key.get((oracle, case.key()))
@@ -128,7 +139,8 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
            dtypes: Iterable[str] = DTYPE_POLICIES, examples: int = 2, seed: int = 0) -> dict[str, Any]:
     """Draw cases from the spec, run the oracle on each, and write the corpus to ``out_dir``."""
     from . import oracle as oracle_module
-    from .harness import Target, applicable_checks, oracle_run, uses_input_mask
+    from .catalogue import CHECK_DTYPES
+    from .harness import Target, applicable_checks, oracle_initial, oracle_run, uses_input_mask
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +167,7 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                 for position, case in enumerate(draw_cases(layer, oracle, dtype, examples, seed)):
                     entry = {"layer": name, "oracle": oracle, "dtype": dtype, "config": _encode(case.config),
                              "input_shapes": [list(s) for s in case.input_shapes], "seed": case.seed,
-                             "training": case.training, "group": group, "index": position, "variants": {}}
+                             "training": case.training, "magnitude": case.magnitude, "group": group, "index": position, "variants": {}}
                     variants = list(base_variants)
                     if "masks" in checks and uses_input_mask(layer, case):
                         variants.append((False, True))
@@ -175,6 +187,12 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                             arrays[f"{prefix}/output_mask"] = run.output_mask
                         fields = {k: _encode(v) for k, v in asdict(run).items() if k in _JSON_FIELDS}
                         entry["variants"][variant_name(training, with_mask)] = {**fields, "counts": counts}
+                    if "initial_weights" in checks and dtype in CHECK_DTYPES["initial_weights"]:
+                        initial = oracle_initial(target, case)
+                        for i, weight in enumerate(initial):
+                            arrays[f"{position}/initial/{i}"] = weight["initial"]
+                        entry["variants"]["initial"] = {"weights": [
+                            {"deterministic": w["deterministic"], "moments": w["moments"]} for w in initial]}
                     index["cases"].append(entry)
                 np.savez_compressed(out_dir / f"{group}.npz", **arrays)
     index["record_seconds"] = round(time.perf_counter() - started, 2)

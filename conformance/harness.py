@@ -22,10 +22,12 @@ from keraspec.spec import LayerSpec, Stochastic, compute_dtype
 
 from . import oracle as oracles
 from .catalogue import CHECKS
-from .strategies import Case, make_inputs, make_mask, probe_inputs
+from .strategies import Case, make_inputs, make_mask, probe_inputs, unknown_shapes
 from .tolerance import Comparison, Tolerance, compare, tolerance
 
 DEFAULT_IMPL = "keraspec.impl.layers"
+#: The semantics an implementation has without being switched: Keras 3's.
+DEFAULT_FLAVOR = "keras3"
 __all__ = ["CHECKS", "CHECK_FUNCTIONS", "DEFAULT_IMPL", "ImplUnderTest", "Target", "applicable_checks", "oracle_run"]
 
 
@@ -50,14 +52,34 @@ class ImplUnderTest:
 
     @contextlib.contextmanager
     def flavor(self, oracle: str) -> Iterator[None]:
-        """Ask the implementation for the oracle's flavour of definitions, if it has flavours."""
-        try:
-            flavor_module = importlib.import_module(self.module_name.rsplit(".", 1)[0] + ".flavor")
-        except ImportError:
+        """Run the block under the oracle's semantics, by the module's ``use_flavor(oracle)`` (part of
+        the implementation contract).  A module without it can only be compared with the keras3 oracle:
+        against tf_keras it would be judged by Keras 2 rules it never switched to, so that is refused."""
+        switch = self.use_flavor()
+        if switch is None:
+            if oracle != DEFAULT_FLAVOR:
+                raise ImplContractError(
+                    f"{self.module_name} has no use_flavor(name): it cannot be switched to the {oracle} oracle's "
+                    f"semantics (Keras 2's hard_sigmoid, defaults, ...); add it (see the README's implementation "
+                    f"contract) or run with --oracle {DEFAULT_FLAVOR}")
             yield
             return
-        with flavor_module.use_flavor(oracle):
+        with switch(oracle):
             yield
+
+    def use_flavor(self) -> Callable[[str], Any] | None:
+        """The module's ``use_flavor``, or its package's ``flavor.use_flavor``; None if it has neither."""
+        switch = getattr(self.module, "use_flavor", None)
+        if switch is None and "." in self.module_name:
+            try:
+                switch = getattr(importlib.import_module(self.module_name.rsplit(".", 1)[0] + ".flavor"), "use_flavor", None)
+            except ImportError:
+                switch = None
+        return switch
+
+
+class ImplContractError(RuntimeError):
+    """The implementation under test lacks something the contract requires for this comparison."""
 
 
 @dataclass
@@ -111,6 +133,8 @@ def applicable_checks(spec: LayerSpec) -> list[str]:
             out.append("stochastic")
         if spec.weights:
             out.append("training_step")
+        if any(w.initializer for w in spec.weights):
+            out.append("initial_weights")
         if spec.masking.get("supports") or spec.masking.get("output"):
             out.append("masks")
     return [c for c in CHECKS if c in out]
@@ -148,8 +172,9 @@ def oracle_run(target: Target, case: Case, training: bool, with_mask: bool = Fal
     # the run the gradients check uses takes the training step.
     probes = [x for _, x in probe_inputs(target.spec, case)] if not (training or with_mask) else []
     step = not with_mask and training == gradient_training(target.spec, case)
+    unknown = unknown_shapes(target.spec, case) if not (training or with_mask) else None
     run = adapter.run(target.spec, case.config, inputs, case.dtype, training, weight_seed=case.seed + 1,
-                      cotangent_seed=case.seed + 2, input_mask=mask, probes=probes, step=step)
+                      cotangent_seed=case.seed + 2, input_mask=mask, probes=probes, step=step, unknown_shapes=unknown)
     _ORACLE_CACHE[key] = run
     if len(_ORACLE_CACHE) > _ORACLE_CACHE_SIZE:
         _ORACLE_CACHE.popitem(last=False)
@@ -273,7 +298,7 @@ def _tol(target: Target, case: Case, gradient: bool = False) -> Tolerance:
     if gradient:
         length = max(length, int(np.prod(case.input_shapes[0][:-1])))
     dtype = spec.oracle_compute_dtype(case.config, target.oracle, case.dtype)
-    return tolerance(dtype, target.device, op_class, length, gradient=gradient)
+    return tolerance(dtype, target.device, op_class, length, gradient=gradient, scale=2.0**case.magnitude)
 
 
 #: Serialized dtype policies (Keras 3 writes a dict where tf_keras writes the dtype's name).
@@ -345,7 +370,8 @@ def check_config(target: Target, case: Case) -> Measurement:
 
 
 def check_shapes(target: Target, case: Case) -> Measurement:
-    """spec rule == ours.compute_output_shape == ours actual == oracle compute_output_shape == oracle actual."""
+    """spec rule == ours.compute_output_shape == ours actual == oracle compute_output_shape == oracle
+    actual; for symbolic shapes also with every free axis unknown (None), not only the batch."""
     run = oracle_run(target, case, training=False)
     require_oracle_ok(run, case)
     symbolic = [(None, *s[1:]) for s in case.input_shapes]
@@ -358,6 +384,19 @@ def check_shapes(target: Target, case: Case) -> Measurement:
         problems.append(f"compute_output_shape {ours_symbolic} != spec rule {spec_shape}")
     if run.output_shape != spec_shape:
         problems.append(f"oracle compute_output_shape {run.output_shape} != spec rule {spec_shape} (spec bug?)")
+    unknown = unknown_shapes(target.spec, case)
+    if unknown is not None:  # spatial and time axes unknown too, as Input((None, None, 3)) declares them
+        unknown_arg = unknown if len(unknown) > 1 else unknown[0]
+        spec_unknown = target.spec.output_shape(case.config, unknown_arg)
+        try:
+            ours_unknown: Any = _plain(layer.compute_output_shape(unknown_arg))
+        except Exception as exc:  # noqa: BLE001 - reported as a mismatch
+            ours_unknown = f"error: {type(exc).__name__}: {exc}"
+        if ours_unknown != spec_unknown:
+            problems.append(f"compute_output_shape{unknown_arg} = {ours_unknown} != spec rule {spec_unknown}")
+        if run.output_shape_unknown != spec_unknown:
+            problems.append(f"oracle compute_output_shape{unknown_arg} = {run.output_shape_unknown} != spec rule "
+                            f"{spec_unknown} (spec bug?)")
     if target.spec.input.max_count > 0:
         actual = tuple(run_ours(target, case, run, training=False, layer=layer).outputs[0].shape)
         oracle_actual = tuple(run.outputs[0].shape)
@@ -408,6 +447,72 @@ def check_weights(target: Target, case: Case) -> Measurement:
     return m
 
 
+#: Values sampled per weight by the initial-weights check (ours and the oracle's), and the most
+#: builds or initializer calls spent on one small weight.
+INITIAL_MIN_ELEMENTS = 4000
+INITIAL_MAX_DRAWS = 64
+_INITIAL_CACHE: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
+
+
+def oracle_initial(target: Target, case: Case) -> list[dict[str, Any]]:
+    """The oracle's freshly built weights and initializer moments for a case (memoised, or recorded)."""
+    if _CORPUS is not None:
+        return _CORPUS.initial(target.oracle, case)
+    key = (target.oracle, case.key())
+    if key not in _INITIAL_CACHE:
+        symbolic = [(None, *s[1:]) for s in case.input_shapes]
+        _INITIAL_CACHE[key] = oracles.get(target.oracle).initial_weights(
+            target.spec, case.config, symbolic, case.dtype, INITIAL_MIN_ELEMENTS, INITIAL_MAX_DRAWS)
+        if len(_INITIAL_CACHE) > _ORACLE_CACHE_SIZE:
+            _INITIAL_CACHE.popitem(last=False)
+    return _INITIAL_CACHE[key]
+
+
+def check_initial_weights(target: Target, case: Case) -> Measurement:
+    """A freshly built layer holds what the oracle's holds: the same values where the initializer is
+    deterministic (zeros, ones, constant), the same distribution where it is random -- the fan rules
+    of each layer's kernel layout included -- by two-sample z statistics with |z| <= Z_BOUND."""
+    from .stats import Z_BOUND, Moments, compare_moments
+
+    theirs = oracle_initial(target, case)
+    symbolic = [(None, *s[1:]) for s in case.input_shapes]
+    arg = symbolic if len(symbolic) > 1 else symbolic[0]
+
+    def fresh() -> list[np.ndarray]:
+        layer = construct_ours(target, case.config)
+        layer.build(arg)
+        return [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
+
+    first = fresh()
+    names = [n for n, _ in target.spec.weight_shapes(case.config, arg, target.oracle)]
+    if len(first) != len(theirs):
+        raise AssertionError(f"{len(first)} weights after build, the oracle has {len(theirs)}")
+    random = [i for i, t in enumerate(theirs) if not t["deterministic"] and t["moments"] is not None]
+    builds = max((min(INITIAL_MAX_DRAWS, -(-INITIAL_MIN_ELEMENTS // max(first[i].size, 1))) for i in random), default=1)
+    draws = [first] + [fresh() for _ in range(builds - 1)]
+    m = Measurement()
+    problems = []
+    for i, (name, t) in enumerate(zip(names, theirs)):
+        if t["deterministic"]:
+            c = compare(first[i], t["initial"], tolerance(case.dtype, target.device, "exact"),
+                        f"initial {name} (a deterministic initializer)")
+            if not c.ok:
+                problems.append(c.detail)
+            continue
+        if t["moments"] is None:
+            continue
+        ours = Moments.of(np.stack([d[i] for d in draws]))
+        z = compare_moments(ours, Moments(**t["moments"]))
+        bad = {k: v for k, v in z.items() if not abs(v) <= Z_BOUND}
+        if bad:
+            problems.append(f"initial {name}: ours mean {ours.mean:.4g}, std {ours.var ** 0.5:.4g} over {ours.n} values; "
+                            f"oracle mean {t['moments']['mean']:.4g}, std {t['moments']['var'] ** 0.5:.4g} over "
+                            f"{t['moments']['n']}; z = " + ", ".join(f"{k} {v:.1f}" for k, v in z.items()))
+    if problems:
+        raise AssertionError("; ".join(problems))
+    return m
+
+
 def _check_outputs(target: Target, case: Case, training: bool) -> Measurement:
     run = oracle_run(target, case, training=training)
     require_oracle_ok(run, case)
@@ -420,7 +525,8 @@ def _check_outputs(target: Target, case: Case, training: bool) -> Measurement:
         raise AssertionError(f"losses: ours has {len(ours.losses)} terms {ours.losses}, oracle {len(run.losses)} {run.losses}")
     for i, (got, want) in enumerate(zip(ours.losses, run.losses)):
         m.add(compare(np.array(got), np.array(want), tolerance(case.dtype, target.device, "reduction",
-                                                               int(np.prod(case.input_shapes[0]))), f"loss {i}"))
+                                                               int(np.prod(case.input_shapes[0])),
+                                                               scale=2.0**case.magnitude), f"loss {i}"))
     if training:
         for i, (got, want) in enumerate(zip(ours.layer.get_weights(), run.updated_weights)):
             m.add(compare(got, want, tol, f"weight {i} after a training call"))
@@ -669,6 +775,7 @@ def check_stochastic(target: Target, case: Case) -> Measurement:
 
 
 CHECK_FUNCTIONS: dict[str, Callable[[Target, Case], Measurement]] = {
+    "initial_weights": check_initial_weights,
     "training_step": check_training_step,
     "stochastic": check_stochastic,
     "input_errors": check_input_errors,

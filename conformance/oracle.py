@@ -77,6 +77,8 @@ class OracleRun:
     trainable: list[bool] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     output_shape: Any = None  # the oracle's compute_output_shape on the (None-batch) input shape
+    #: compute_output_shape on the input shape with every free axis unknown (None), or "error: ..."
+    output_shape_unknown: Any = None
     outputs: list[np.ndarray] = field(default_factory=list)
     output_mask: np.ndarray | None = None
     grad_inputs: list[np.ndarray] = field(default_factory=list)
@@ -153,6 +155,7 @@ class KerasOnTensorFlow:
         input_mask: np.ndarray | None = None,
         probes: Sequence[np.ndarray] = (),
         step: bool = False,
+        unknown_shapes: Sequence[tuple[Any, ...]] | None = None,
     ) -> OracleRun:
         """Build, (re)set weights, run forward and backward once.  Weights are drawn from
         ``weight_seed`` unless given, so every weight (biases too) is exercised.  Then, with ``step``,
@@ -174,6 +177,7 @@ class KerasOnTensorFlow:
             config = {**config, layout.param: "channels_last"}
             inputs = [_channels_last(x) for x in inputs]
             probes = [_channels_last(x) for x in probes]
+            unknown_shapes = None if unknown_shapes is None else [_shape_last(u) for u in unknown_shapes]
             # An axis-dependent activation (softmax) must see the requested layout: run the layer
             # linear and apply the activation after transposing back ...
             act_param = layout.after_transpose.get("activation")
@@ -204,6 +208,11 @@ class KerasOnTensorFlow:
                 result.output_shape = self.output_shape(obj, shapes)
             except Exception as exc:  # noqa: BLE001 - some layers cannot infer statically
                 result.output_shape = f"error: {type(exc).__name__}: {exc}"
+            if unknown_shapes is not None:
+                try:
+                    result.output_shape_unknown = self.output_shape(obj, list(unknown_shapes))
+                except Exception as exc:  # noqa: BLE001 - the oracle's answer, for the shapes check
+                    result.output_shape_unknown = f"error: {type(exc).__name__}: {exc}"[:300]
             with tf.GradientTape() as tape:
                 # Plain tensors, not the variables: layers may return their input (Identity) and
                 # Keras reads .ndim/_keras_mask off it; the tape still sees the variables.
@@ -267,6 +276,8 @@ class KerasOnTensorFlow:
                 result.grad_inputs = [_channels_first(g) for g in result.grad_inputs]
                 if isinstance(result.output_shape, tuple):
                     result.output_shape = _shape_first(result.output_shape)
+                if isinstance(result.output_shape_unknown, tuple):
+                    result.output_shape_unknown = _shape_first(result.output_shape_unknown)
                 result.config = {**result.config, layout.param: requested[layout.param]}
                 if activation is not None:
                     result.config = self.construct(layer, requested, dtype).get_config()
@@ -291,6 +302,37 @@ class KerasOnTensorFlow:
         """The oracle's ``activation`` applied to a channels_last output moved to channels_first."""
         rank = channels_last.shape.rank
         return self.module.activations.get(activation)(self.tf.transpose(channels_last, [0, rank - 1, *range(1, rank - 1)]))
+
+    def initial_weights(self, layer: LayerSpec, config: Mapping[str, Any], input_shapes: Sequence[tuple[Any, ...]],
+                        dtype: str, min_elements: int, max_draws: int) -> list[dict[str, Any]]:
+        """Per weight of a freshly built layer: its initial value, whether its initializer is
+        deterministic, and the moments of at least ``min_elements`` values drawn by fresh copies of
+        the layer's own initializer on the weight's shape (a fresh copy: an unseeded Keras
+        initializer returns the same values on every call of one instance)."""
+        from .stats import Moments
+
+        layout = layer.behaviour.oracle_layout
+        shapes = [tuple(s) for s in input_shapes]
+        if layout is not None and layout.transposes(config):  # the weights' layout is the same
+            config = {**config, layout.param: "channels_last"}
+            shapes = [_shape_last(s) for s in shapes]
+        obj = self.construct(layer, config, dtype)
+        obj.build(shapes if len(shapes) > 1 else shapes[0])
+        symbolic = shapes if len(shapes) > 1 else shapes[0]
+        out = []
+        for variable, spec_weight in zip(obj.weights, layer.built_weights(config, symbolic)):
+            initial = _numpy(variable)
+            entry: dict[str, Any] = {"initial": initial, "moments": None, "deterministic": True}
+            init = getattr(obj, spec_weight.initializer, None) if spec_weight.initializer else None
+            if init is not None and hasattr(init, "get_config") and initial.size:
+                draws = [initial]
+                for _ in range(min(max_draws, -(-min_elements // initial.size)) - 1):
+                    draws.append(_numpy(type(init).from_config(init.get_config())(tuple(initial.shape),
+                                                                                  dtype=variable.dtype)))
+                entry["deterministic"] = all(np.array_equal(d, initial) for d in draws)
+                entry["moments"] = Moments.of(np.stack(draws)).to_json()
+            out.append(entry)
+        return out
 
     def sample(self, layer: LayerSpec, config: Mapping[str, Any], x: np.ndarray, dtype: str, training: bool) -> np.ndarray:
         """One forward call on ``x``, for statistical checks of stochastic layers."""
@@ -326,6 +368,10 @@ def _channels_last(a: np.ndarray) -> np.ndarray:
 
 def _channels_first(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if a.ndim > 2 else a
+
+
+def _shape_last(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (shape[0], *shape[2:], shape[1]) if len(shape) > 2 else tuple(shape)
 
 
 def _shape_first(shape: tuple[Any, ...]) -> tuple[Any, ...]:

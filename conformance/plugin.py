@@ -29,8 +29,8 @@ from keraspec import spec as spec_module
 from keraspec.spec import DTYPE_POLICIES, ORACLE_PACKAGES, ORACLES
 
 from . import registry
-from .catalogue import CHECKS
-from .harness import DEFAULT_IMPL, ImplUnderTest, Measurement, NotImplementedLayer, Target, applicable_checks
+from .catalogue import CHECK_DTYPES, CHECKS
+from .harness import DEFAULT_FLAVOR, DEFAULT_IMPL, ImplUnderTest, Measurement, NotImplementedLayer, Target, applicable_checks
 from .results import CaseRecord, ResultsWriter
 from .strategies import Case, rules
 _COMMON = dict(deadline=None, database=None, derandomize=False, print_blob=False,
@@ -197,7 +197,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                         continue
                     for device in st_.devices:
                         for dtype in st_.dtypes:
-                            if dtype not in s.input.dtypes:
+                            if dtype not in s.input.dtypes or dtype not in CHECK_DTYPES.get(check, (dtype,)):
                                 continue
                             params.append((s.name, oracle, device, dtype))
                             ids.append(f"{s.name}-{oracle}-{device}-{dtype}")
@@ -238,6 +238,9 @@ def target(request: pytest.FixtureRequest) -> Target:
         st_.impl.layer_class(name)
     except NotImplementedLayer as exc:
         pytest.skip(f"not implemented: {exc}")
+    if oracle != DEFAULT_FLAVOR and st_.impl.use_flavor() is None:
+        pytest.fail(f"{st_.impl_name} has no use_flavor(name), so it cannot be switched to {oracle}'s semantics "
+                    f"(implementation contract); add it, or run with --oracle {DEFAULT_FLAVOR}", pytrace=False)
     return Target(spec_module.lookup(name), oracle, st_.impl, device, dtype)
 
 
@@ -255,23 +258,34 @@ def _stable_seed(text: str) -> int:
 MAX_NOTES = 5
 
 
+#: Drawn examples a test runs besides its explicit (covering) ones, whatever the profile's budget.
+MIN_DRAWN_EXAMPLES = 2
+
+
 def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any] | list[Any],
                  body: Callable[[Any], Measurement | None], describe: Callable[[Any], dict[str, Any]],
-                 scope: dict[str, Any]) -> None:
-    """Run ``body`` on examples of ``strategy``; record the worst measurement and the shrunk example.
+                 scope: dict[str, Any], explicit: list[Any] | None = None,
+                 coverage: Callable[[list[Any]], dict[str, Any]] | None = None) -> None:
+    """Run ``body`` on the ``explicit`` examples, then on drawn examples of ``strategy``; record the
+    worst measurement, the (shrunk) failing example and, with ``coverage``, what the examples covered.
 
-    The seed depends on the test's parametrisation only, so every check of one layer/oracle/dtype
-    draws the same cases and shares the memoised oracle runs; a failure reproduces by re-running
-    the same test id under the same profile.
+    The explicit examples cover every choice value whatever the example budget; the drawn ones fill
+    the profile's budget (at least MIN_DRAWN_EXAMPLES).  The seed depends on the test's
+    parametrisation only, so every check of one layer/oracle/dtype draws the same cases and shares
+    the memoised oracle runs; a failure reproduces by re-running the same test id under the same profile.
     """
     st_ = state(request.config)
     info: dict[str, Any] = {"scope": scope, "measurement": Measurement(), "example": None}
     request.node.keraspec_info = info
-    overrides = {"max_examples": st_.examples} if st_.examples else {}
+    explicit = explicit or []
+    budget = st_.examples or settings().max_examples
+    overrides = {"max_examples": max(MIN_DRAWN_EXAMPLES, budget - len(explicit))}
+    ran: list[Any] = []
 
     def one(example: Any) -> None:
         info["example"] = describe(example)
         info["example_obj"] = example
+        ran.append(example)
         m = body(example)
         if m is not None:
             worst = info["measurement"]
@@ -287,8 +301,13 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
             for example in strategy:
                 one(example)
     else:
-        prop = settings(**overrides)(hypothesis_seed(_stable_seed(
+        drawn = settings(**overrides)(hypothesis_seed(_stable_seed(
             request.node.callspec.id if hasattr(request.node, "callspec") else request.node.name))(given(strategy)(one)))
+
+        def prop() -> None:
+            for example in explicit:
+                one(example)
+            drawn()
 
     try:
         prop()
@@ -301,6 +320,8 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
             info["xfail_entry"] = entry.id
             pytest.xfail(f"known mismatch {entry.id} ({entry.category}): {entry.reason} -- {str(exc).splitlines()[0]}")
         raise
+    if coverage is not None:
+        info["coverage"] = coverage(ran)
     entry = _registry_match(st_, scope, None, predicate_free_only=True)
     if entry is not None:
         info["xfail_entry"] = entry.id
@@ -313,16 +334,43 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
 def run_target_check(request: pytest.FixtureRequest, target: Target, check: str) -> None:
     """Run one spec-applicable check of ``target`` on drawn cases."""
     from .harness import CHECK_FUNCTIONS
-    from .strategies import cases
+    from .strategies import cases, covered_values, covering_cases
 
     st_ = state(request.config)
     def comparable(case: Case) -> bool:  # not behind a limit of the oracle on this check (spec oracle_limits)
         return target.spec.oracle_limit(case.config, target.oracle, check, target.dtype) is None
 
-    source: Any = ([c for c in st_.corpus.cases(target.spec.name, target.oracle, target.dtype) if comparable(c)]
-                   if st_.corpus is not None else cases(target.spec, target.oracle, target.dtype).filter(comparable))
+    explicit: list[Case] = []
+    if st_.corpus is not None:
+        source: Any = [c for c in st_.corpus.cases(target.spec.name, target.oracle, target.dtype) if comparable(c)]
+    else:
+        source = cases(target.spec, target.oracle, target.dtype).filter(comparable)
+        explicit = [c for c in covering_cases(target.spec, target.oracle, target.dtype) if comparable(c)]
     run_property(request, source, lambda case: CHECK_FUNCTIONS[check](target, case), Case.describe,
-                 target_scope(request, target, check))
+                 target_scope(request, target, check), explicit=explicit,
+                 coverage=lambda ran: _coverage(target, check, ran))
+
+
+def _coverage(target: Target, check: str, ran: list[Case]) -> dict[str, Any]:
+    """What the examples a check ran covered of each choice parameter; a missing value names the
+    oracle limit that keeps it from this oracle, check and dtype, where one does."""
+    from .strategies import covered_values, effective_params
+
+    out: dict[str, Any] = covered_values(target.spec, target.oracle, [c.config for c in ran])
+    effective = effective_params(target.spec, target.oracle, [c.config for c in ran])
+    base = ran[0].config if ran else {}
+    for name, cover in out.items():
+        why = {}
+        for value in cover["missing"]:
+            try:
+                limit = target.spec.oracle_limit({**base, name: value}, target.oracle, check, target.dtype)
+            except Exception:  # noqa: BLE001 - a value this base config cannot take
+                limit = None
+            why[repr(value)] = f"oracle limit {limit.name}" if limit is not None else "not drawn"
+        cover["why_missing"] = why
+    for name, hit in effective.items():  # parameters that matter only with others: did one case give them an effect?
+        out.setdefault(name, {"covered": [], "missing": []})["effective"] = hit
+    return out
 
 
 def _registry_match(st_: _State, scope: dict[str, Any], example: Any, predicate_free_only: bool = False) -> registry.Entry | None:
@@ -408,7 +456,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         example=info.get("example") if status != "passed" else None,
         seed=str(_stable_seed(item.callspec.id)) if hasattr(item, "callspec") else None,
         repro=_repro(item, st_), duration_s=round(report.duration, 3), xfail_entry=info.get("xfail_entry"),
-        extra={"notes": m.notes} if m.notes else {},
+        extra={**({"notes": m.notes} if m.notes else {}), **({"coverage": info["coverage"]} if "coverage" in info else {})},
     ))
 
 

@@ -11,17 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from hypothesis import Phase, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from keraspec.spec import Constraint, LayerSpec, OracleLimit, ParamSpec
+from keraspec.spec import Constraint, LayerSpec, OracleLimit, ParamSpec, compute_dtype
 from keraspec.spec.expr import compile_expr
 from keraspec.spec.loader import objects as spec_objects
 
 #: Values drawn for named-object parameters when the spec gives no draw.choices (spec/objects.yaml).
 NAMED_CHOICES: dict[str, list[Any]] = {kind: list(values) for kind, values in spec_objects()["draw"].items()}
+#: Input magnitudes (powers of two) drawn per compute dtype: unit scale first (where shrinking
+#: goes), then values towards the dtype's underflow and overflow, so casts to a narrower dtype and
+#: accumulation in the wrong one show.  float16 tops out at 65504: 2**10-scaled inputs summed over a
+#: kernel reach it; bfloat16 has float32's range and float16's problems of precision.
+MAGNITUDES: dict[str, tuple[int, ...]] = {
+    "float16": (0, -8, 10),
+    "bfloat16": (0, -40, 40),
+    "float32": (0, -40, 40),
+    "float64": (0, -100, 100),
+}
 MAX_BATCH = 3
 MAX_DIM = 5
 REPAIR_ROUNDS = 4
@@ -42,6 +55,8 @@ class Case:
     seed: int
     training: bool = False
     mask_holes: bool = False
+    #: Inputs are drawn at unit scale and multiplied by 2**magnitude (exact in every dtype).
+    magnitude: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -51,6 +66,7 @@ class Case:
             "dtype": self.dtype,
             "seed": self.seed,
             "training": self.training,
+            "magnitude": self.magnitude,
         }
 
     def key(self) -> str:
@@ -134,17 +150,77 @@ def param_values(p: ParamSpec, env: Mapping[str, Any]) -> st.SearchStrategy[Any]
 
 
 @st.composite
-def valid_configs(draw: st.DrawFn, spec: LayerSpec, oracle: str = "keras3") -> dict[str, Any]:
-    """A config that passes ``spec.validate``: defaults left out sometimes, everything else drawn."""
+def valid_configs(draw: st.DrawFn, spec: LayerSpec, oracle: str = "keras3",
+                  forced: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A config that passes ``spec.validate``: defaults left out sometimes, everything else drawn
+    (``forced`` values are set, not drawn; a constraint's repair may still change them)."""
     env: dict[str, Any] = dict(spec.vars)
     config: dict[str, Any] = {}
     for name, p in spec.params.items():
         if p.draw.get("from_input") or not p.in_oracle(oracle):
             continue
+        if forced and name in forced:
+            config[name] = forced[name]
+            continue
         env_now = {**env, **spec.normalize(config, oracle)}
         if p.required or draw(st.booleans(), label=f"{name} given"):
             config[name] = draw(param_values(p, env_now), label=name)
     return repair(spec, config, oracle)
+
+
+# -- covering the choices ------------------------------------------------------------------------------
+def choice_values(p: ParamSpec) -> list[Any] | None:
+    """Every value a choice parameter can take as the strategies draw it: its draw choices, its domain
+    choices, both booleans, or the named objects drawn for its type; None for other parameters."""
+    if p.draw.get("from_input"):
+        return None
+    if "choices" in p.draw:
+        return list(p.draw["choices"])
+    if p.domain.choices is not None:
+        return list(p.domain.choices)
+    if p.type == "bool":
+        return [False, True]
+    if p.type in NAMED_CHOICES:
+        return list(NAMED_CHOICES[p.type])
+    return None
+
+
+def choice_params(spec: LayerSpec, oracle: str) -> dict[str, list[Any]]:
+    """The layer's choice parameters (for ``oracle``) and their values."""
+    out = {}
+    for name, p in spec.params.items():
+        values = choice_values(p) if p.in_oracle(oracle) else None
+        if values and len(values) > 1:
+            out[name] = values
+    return out
+
+
+def covering_assignments(spec: LayerSpec, oracle: str) -> list[dict[str, Any]]:
+    """Assignments that together give every choice parameter every value: the i-th sets each choice
+    parameter to one of its values, each parameter cycling through its own list from its own offset
+    (so that, e.g., use_bias=False does not always meet the first activation), and there are as many
+    as the longest choice list has values."""
+    params = choice_params(spec, oracle)
+    n = max((len(v) for v in params.values()), default=0)
+    return [{name: values[(i + offset) % len(values)] for offset, (name, values) in enumerate(params.items())}
+            for i in range(n)]
+
+
+def covered_values(spec: LayerSpec, oracle: str, configs: list[Mapping[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """Per choice parameter, its values that ``configs`` cover and those they miss (as Keras sees them:
+    None and its ``null_means`` are one value)."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    normalized = [spec.normalize(c, oracle) for c in configs]
+    for name, values in choice_params(spec, oracle).items():
+        p = spec.params[name]
+        seen = [n.get(name) for n in normalized]
+
+        def present(v: Any) -> bool:
+            want = p.null_means if v is None else v
+            return any(x == want or (isinstance(x, tuple) and list(x) == want) for x in seen)
+
+        out[name] = {"covered": [v for v in values if present(v)], "missing": [v for v in values if not present(v)]}
+    return out
 
 
 def repair(spec: LayerSpec, config: dict[str, Any], oracle: str = "keras3") -> dict[str, Any]:
@@ -243,16 +319,77 @@ def _input_dependent(draw: st.DrawFn, spec: LayerSpec, config: dict[str, Any], s
     return config
 
 
+@lru_cache(maxsize=512)
+def covering_cases(spec: LayerSpec, oracle: str, dtype: str) -> tuple[Case, ...]:
+    """Explicit cases that run every value of every choice parameter at least once (for ``oracle``):
+    one case per covering assignment, then one per value a repair took away, each drawn with a fixed
+    seed so every check of a target sees the same cases.  A value still missing is one the spec's
+    rules do not allow for this oracle (a constraint or a whole-config oracle limit)."""
+    out: list[Case] = []
+    assignments = covering_assignments(spec, oracle)
+    magnitudes = MAGNITUDES[compute_dtype(dtype)]
+    # Every magnitude too: the covering cases take them in turn (at least one case each).
+    assignments += [{} for _ in range(len(magnitudes) - len(assignments))]
+    for i, assignment in enumerate(assignments):
+        out.append(_one_case(spec, oracle, dtype, assignment, i, magnitudes[i % len(magnitudes)]))
+    for name, cover in covered_values(spec, oracle, [c.config for c in out]).items():
+        for value in cover["missing"]:
+            out.append(_one_case(spec, oracle, dtype, {name: value}, len(out)))
+    # Parameters that only matter together with others: one case where each is effective.
+    for name, p in spec.params.items():
+        if p.effective_make and p.in_oracle(oracle) and not effective_params(spec, oracle, [c.config for c in out]).get(name):
+            forced = {k: expr(dict(spec.vars)) for k, expr in p.effective_make.items() if spec.params[k].in_oracle(oracle)}
+            out.append(_one_case(spec, oracle, dtype, forced, len(out)))
+    return tuple(out)
+
+
+def effective_params(spec: LayerSpec, oracle: str, configs: list[Mapping[str, Any]]) -> dict[str, bool]:
+    """Per parameter with an ``effective`` rule: whether any of ``configs`` gives it an effect."""
+    out = {}
+    for name, p in spec.params.items():
+        if p.effective_when is None or not p.in_oracle(oracle):
+            continue
+        hits = False
+        for config in configs:
+            try:
+                hits = bool(p.effective_when(dict(spec.vars, **spec.normalize(config, oracle))))
+            except Exception:  # noqa: BLE001 - a rule that cannot apply to this config: not effective here
+                hits = False
+            if hits:
+                break
+        out[name] = hits
+    return out
+
+
+def _one_case(spec: LayerSpec, oracle: str, dtype: str, forced: Mapping[str, Any], index: int,
+              magnitude: int = 0) -> Case:
+    drawn: list[Case] = []
+
+    # Hypothesis's first example is the simplest one (every size 1, every default); the later ones are
+    # random draws, which is what a covering case should be.
+    @settings(max_examples=3, database=None, deadline=None, phases=[Phase.generate])
+    @hypothesis_seed(index)
+    @given(cases(spec, oracle, dtype, forced=forced, magnitude=magnitude))
+    def draw_one(case: Case) -> None:
+        drawn.append(case)
+
+    draw_one()
+    return drawn[-1]
+
+
 @st.composite
-def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: bool | None = None) -> Case:
+def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: bool | None = None,
+          forced: Mapping[str, Any] | None = None, magnitude: int | None = None) -> Case:
     """A valid case: config, input shapes, seed for values, and the training flag."""
-    config = draw(valid_configs(spec, oracle), label="config")
+    config = draw(valid_configs(spec, oracle, forced), label="config")
     shapes = draw(input_shapes(spec, config), label="input_shapes")
     config = repair(spec, _input_dependent(draw, spec, config, shapes), oracle)
     seed = draw(st.integers(0, 2**31 - 1), label="seed")
     if training is None:
         training = draw(st.booleans(), label="training")
-    return Case(spec.name, config, shapes, dtype, seed, training)
+    if magnitude is None:
+        magnitude = draw(st.sampled_from(MAGNITUDES[compute_dtype(dtype)]), label="magnitude")
+    return Case(spec.name, config, shapes, dtype, seed, training, magnitude=magnitude)
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -260,7 +397,7 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
     """Input arrays for a case, a pure function of its seed (so a corpus can regenerate them)."""
     rng = np.random.default_rng(case.seed)
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
-    arrays = [rng.standard_normal(shape).astype(np_dtype) for shape in case.input_shapes]
+    arrays = [(rng.standard_normal(shape) * 2.0**case.magnitude).astype(np_dtype) for shape in case.input_shapes]
     planted = spec.behaviour.input_values
     if planted is not None:
         # Whole steps (every feature of a position) and single elements set to the config's value.
@@ -269,6 +406,32 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
             a[rng.random(a.shape[:-1]) < planted.step_fraction] = value
             a[rng.random(a.shape) < planted.element_fraction] = value
     return arrays
+
+
+def unknown_shapes(spec: LayerSpec, case: Case) -> list[tuple[Any, ...]] | None:
+    """The case's input shapes with every free axis unknown (None), as ``Input((None, None, 3))``
+    declares them: the batch, and each axis whose size no weight is made from and the spec's output
+    rule can leave unknown.  None when no axis but the batch is free."""
+    if not case.input_shapes:
+        return None
+    symbolic = [[None, *s[1:]] for s in case.input_shapes]
+    arg = [tuple(s) for s in symbolic] if len(symbolic) > 1 else tuple(symbolic[0])
+    weights = spec.weight_shapes(case.config, arg)
+    freed = False
+    for shape in symbolic:
+        for axis in range(1, len(shape)):
+            size, shape[axis] = shape[axis], None
+            trial = [tuple(s) for s in symbolic] if len(symbolic) > 1 else tuple(symbolic[0])
+            try:
+                ok = spec.weight_shapes(case.config, trial) == weights
+                spec.output_shape(case.config, trial)
+            except Exception:  # noqa: BLE001 - a rule that needs this size: the axis is not free
+                ok = False
+            if ok:
+                freed = True
+            else:
+                shape[axis] = size
+    return [tuple(s) for s in symbolic] if freed else None
 
 
 def probe_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, np.ndarray]]:
@@ -403,12 +566,18 @@ __all__ = [
     "Rule",
     "SpecStrategyError",
     "cases",
+    "choice_params",
+    "covered_values",
+    "covering_assignments",
+    "covering_cases",
+    "effective_params",
     "input_shapes",
     "invalid_cases",
     "limit_cases",
     "make_inputs",
     "make_mask",
     "probe_inputs",
+    "unknown_shapes",
     "names_params",
     "param_values",
     "repair",

@@ -56,9 +56,13 @@ class Tolerance:
 
 
 def tolerance(dtype: str, device: str = "cpu", op_class: str = "elementwise", length: int = 1,
-              gradient: bool = False) -> Tolerance:
+              gradient: bool = False, scale: float = 1.0) -> Tolerance:
     """The tolerance for comparing results of ``op_class`` computed in ``dtype`` on ``device`` (a
-    mixed-precision policy computes in its compute dtype)."""
+    mixed-precision policy computes in its compute dtype).
+
+    ``scale`` is the magnitude of the inputs (a power of two, >= 1): rounding errors are relative to
+    the terms a result is made of, so near a result that cancels to about zero the absolute error is
+    eps times the terms' size, not eps.  It scales ``atol`` only; ``rtol`` is unchanged."""
     dtype = compute_dtype(dtype)
     if dtype not in EPS:
         raise ValueError(f"no tolerance policy for dtype {dtype!r}")
@@ -77,7 +81,10 @@ def tolerance(dtype: str, device: str = "cpu", op_class: str = "elementwise", le
     why = f"{op_class}" + (f" n={n}" if op_class in ("reduction", "recurrence") else "") + f", {dtype}, {device}"
     if gradient:
         why += ", gradient"
-    return Tolerance(atol=tol, rtol=tol, why=why)
+    scale = max(float(scale), 1.0)
+    if scale > 1.0:
+        why += f", inputs x{scale:.3g}"
+    return Tolerance(atol=tol * scale, rtol=tol, why=why)
 
 
 @dataclass(frozen=True)

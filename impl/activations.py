@@ -136,17 +136,45 @@ def log_softmax(x: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(x, dim=-1)
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class _ExponentialLinear(torch.autograd.Function):
+    """TensorFlow's Elu/Selu kernels, forward and gradient.
+
+    They differ from torch's ``F.elu``/``F.selu`` at tiny negative inputs, which wide input
+    magnitudes reach: TF computes ``exp(x) - 1`` (not ``expm1``), so ``|x|`` below half an ulp of 1
+    gives exactly 0, and its gradient kernels pick the branch from the *output*'s sign
+    (``EluGrad``/``SeluGrad``: ``y < 0 ? g * (y + scale * alpha) : g * scale``).  At such an ``x``
+    torch's SELU gradient is ``scale * alpha`` (1.758) where TF's is ``scale`` (1.051)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: float, scale: float) -> torch.Tensor:
+        y = torch.where(x > 0, scale * x, (scale * alpha) * (torch.exp(x) - 1))
+        ctx.save_for_backward(y)
+        ctx.constants = (alpha, scale)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (y,) = ctx.saved_tensors
+        alpha, scale = ctx.constants
+        return grad * torch.where(y < 0, y + scale * alpha, torch.full_like(y, scale)), None, None
+
+
 def elu(x: torch.Tensor) -> torch.Tensor:
-    """``x`` if ``x > 0`` else ``exp(x) - 1`` (alpha 1)."""
-    return F.elu(x)
+    """``x`` if ``x > 0`` else ``exp(x) - 1`` (alpha 1), as TensorFlow's kernel computes it."""
+    return _ExponentialLinear.apply(x, 1.0, 1.0)
 
 
 def selu(x: torch.Tensor) -> torch.Tensor:
     """``scale * elu(x, alpha)`` with the SELU constants alpha=1.6732632..., scale=1.0507009...
 
-    Both oracles call ``tf.nn.selu``, whose constants are torch's.
+    Both oracles call ``tf.nn.selu``, whose constants are torch's; forward and gradient follow TF's
+    kernel (:class:`_ExponentialLinear`).
     """
-    return F.selu(x)
+    return _ExponentialLinear.apply(x, _SELU_ALPHA, _SELU_SCALE)
 
 
 def celu(x: torch.Tensor) -> torch.Tensor:

@@ -264,7 +264,44 @@ class _Site:
             detailed=detailed,
             detailed_ids={c.idx for c in detailed},
             sources=sorted({c.source for c in cases}),
+            quality_notes=_quality_notes(cases),
+            choice_coverage=_choice_coverage(cases),
         )
+
+
+def _choice_coverage(cases: list[Case]) -> list[dict[str, Any]]:
+    """Per choice parameter of a layer: its values, and each value some case did not run, with where
+    (check, oracle, dtype) and why (an oracle limit of the spec, or not drawn)."""
+    params: dict[str, dict[str, Any]] = {}
+    for c in cases:
+        cover = c.extra.get("coverage")
+        if not isinstance(cover, dict):
+            continue
+        for name, got in cover.items():
+            if not isinstance(got, dict):
+                continue
+            entry = params.setdefault(name, {"name": name, "values": [], "missing": {}, "ineffective": []})
+            if got.get("effective") is False:
+                entry["ineffective"].append(f"{c.check} · {c.oracle} · {c.dtype}")
+            for value in list(got.get("covered", [])) + list(got.get("missing", [])):
+                if repr(value) not in entry["values"]:
+                    entry["values"].append(repr(value))
+            why = got.get("why_missing") or {}
+            for value in got.get("missing", []):
+                places = entry["missing"].setdefault(repr(value), {"where": [], "why": set()})
+                places["where"].append(f"{c.check} · {c.oracle} · {c.dtype}")
+                places["why"].add(str(why.get(repr(value), "not drawn")))
+    out = []
+    for entry in params.values():
+        entry["missing"] = [(value, places["where"], sorted(places["why"])) for value, places in entry["missing"].items()]
+        out.append(entry)
+    return out
+
+
+def _quality_notes(cases: list[Case]) -> list[tuple[Case, str]]:
+    """Quality notes the checks recorded (``extra.notes``): things worth fixing that are not
+    conformance failures, e.g. an error message that does not name the layer and the shape."""
+    return [(c, note) for c in cases for note in (c.extra.get("notes") or []) if isinstance(note, str)]
 
 
 def _clean_stale(out_dir: Path) -> None:

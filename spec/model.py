@@ -117,6 +117,10 @@ class ParamSpec:
     oracle_accepts: Mapping[str, Any] = field(default_factory=dict)
     #: The oracles that have this parameter (None: every oracle of the layer).
     only_in: tuple[str, ...] | None = None
+    #: When a value of the parameter has an effect (an expression of the config), and assignments
+    #: that make it so (``output_padding`` only matters with strides > 1).
+    effective_when: Expr | None = None
+    effective_make: Mapping[str, Expr] = field(default_factory=dict)
 
     def in_oracle(self, oracle: str) -> bool:
         return self.only_in is None or oracle in self.only_in
@@ -144,6 +148,8 @@ class WeightSpec:
     trainable: bool
     #: Where an oracle names the weight differently (tf_keras's ``depthwise_kernel`` for keras3's ``kernel``).
     oracle_names: Mapping[str, str] = field(default_factory=dict)
+    #: The parameter whose initializer fills the weight at build (None: not configurable).
+    initializer: str | None = None
 
     def name_in(self, oracle: str | None) -> str:
         return self.oracle_names.get(oracle, self.name) if oracle else self.name
@@ -409,6 +415,7 @@ class LayerSpec:
                 when=compile_expr(w["when"]) if "when" in w else None,
                 trainable=w.get("trainable", True),
                 oracle_names=dict(w.get("oracle_names", {})),
+                initializer=w.get("initializer"),
             )
             for w in data.get("weights", ())
         )
@@ -451,6 +458,8 @@ class LayerSpec:
             draw=dict(p.get("draw", {})),
             oracle_accepts=dict(p.get("oracle_accepts", {})),
             only_in=tuple(p["only_in"]) if "only_in" in p else None,
+            effective_when=compile_expr(p["effective"]["when"]) if "effective" in p else None,
+            effective_make={k: compile_expr(v) for k, v in p.get("effective", {}).get("make", {}).items()},
         )
 
     def _object_limit(self, raw: Mapping[str, Any]) -> OracleLimit | None:
@@ -719,7 +728,12 @@ class LayerSpec:
         """``(name, shape)`` of every weight, in Keras order, for this config and input shape; names
         as ``oracle`` spells them when given."""
         env = self.env(self.normalize(config), input_shape)
-        return [(w.name_in(oracle), tuple(w.shape(env))) for w in self.weights if w.when is None or w.when(env)]
+        return [(w.name_in(oracle), tuple(w.shape(env))) for w in self.built_weights(config, input_shape)]
+
+    def built_weights(self, config: Mapping[str, Any], input_shape: Any) -> list[WeightSpec]:
+        """The weights a layer of this config builds on this input shape, in Keras order."""
+        env = self.env(self.normalize(config), input_shape)
+        return [w for w in self.weights if w.when is None or w.when(env)]
 
     def output_mask_shape(self, config: Mapping[str, Any], input_shape: Any) -> Any:
         if self.output_mask_rule is None:

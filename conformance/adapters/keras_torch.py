@@ -10,7 +10,9 @@ oracle results come from the recorded corpus (the live keras3 oracle needs the T
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 if os.environ.get("KERAS_BACKEND") != "torch":
@@ -87,6 +89,16 @@ class KerasTorchLayer:
     @property
     def losses(self) -> list[torch.Tensor]:
         return list(self.layer.losses)
+
+
+@contextlib.contextmanager
+def use_flavor(name: str) -> Iterator[None]:
+    """The contract's semantics switch.  Keras 3 on torch has Keras 3's semantics only, and no switch
+    to Keras 2's: against tf_keras it is measured as it is, and where Keras 2 defines things
+    differently (hard_sigmoid, defaults) the comparison shows that difference."""
+    if name not in ("keras3", "tf_keras"):
+        raise ValueError(f"unknown flavour {name!r}")
+    yield
 
 
 _classes: dict[str, type[KerasTorchLayer]] = {}

@@ -13,3 +13,7 @@ def test_shapes(request, target):
 
 def test_weights(request, target):
     run_target_check(request, target, "weights")
+
+
+def test_initial_weights(request, target):
+    run_target_check(request, target, "initial_weights")

@@ -475,3 +475,19 @@ def test_case_record_fields_all_rendered(tmp_path: Path) -> None:
              "max_abs_err", "max_rel_err", "atol", "rtol", "example", "seed", "repro", "duration_s",
              "xfail_entry", "extra"}
     assert set(CaseRecord.__dataclass_fields__) == shown
+
+
+def test_quality_notes_are_listed_on_the_layer_page_escaped(tmp_path: Path) -> None:
+    from keraspec.conformance.results import ResultsWriter
+
+    note = "rank 4: the error does not name the layer and the received shape " + C.EVIL
+    writer = ResultsWriter(tmp_path / "results" / "a.jsonl", C.header("1/1"))
+    writer.add(C.case("Dense", "input_errors", "passed", extra={"notes": [note]}))
+    writer.add(C.case("Dense", "forward", "passed"))
+    writer.close("2025-01-01T10:05:00+00:00")
+    index = build_report([tmp_path / "results"], tmp_path / "html")
+    page = read(next((index.parent / "layers").glob("Dense*.html")))
+    assert texts(page, "h2", id="quality-notes-h") == ["Quality notes"]
+    items = texts(page, "li")
+    assert any(note in item and item.startswith("input_errors") for item in items), items
+    assert "<script>alert(1)" not in page

@@ -123,3 +123,15 @@ def test_objects_file_matches_schema_and_draws_every_type():
     assert limit is not None and "NonNeg" in limit.reason
     assert spec.lookup("Dense").oracle_limit({"units": 2, "kernel_constraint": "non_neg"}, "tf_keras",
                                              "training_step", "mixed_float16") is None
+
+
+def test_weight_initializers_and_effective_rules_name_real_parameters():
+    for name in spec.layers():
+        s = spec.lookup(name)
+        for w in s.weights:
+            if w.initializer is not None:
+                assert w.initializer in s.params and s.params[w.initializer].type == "initializer", (
+                    f"{name}.{w.name}: initializer {w.initializer!r} is not an initializer parameter")
+        for p in s.params.values():
+            unknown = [k for k in p.effective_make if k not in s.params]
+            assert not unknown, f"{name}.{p.name}: effective.make assigns unknown parameters {unknown}"
