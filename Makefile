@@ -54,3 +54,11 @@ lock:
 
 clean:
 	rm -rf results reports/html .hypothesis
+
+# Mutation test of the suite itself: every mutant in tests/conformance/mutants/ (a correct layer with
+# one behaviour broken as a porting bug would break it) under the dev profile, in float32 and
+# float64; prints mutant x check -> killed/survived and the kill rate, and fails when a check that
+# must catch a mutant passes on it (`make test` runs the fast set, tests/conformance/test_mutants.py).
+.PHONY: mutants
+mutants: $(STAMP)
+	$(PY) tests/conformance/mutants/run.py --set dev --profile dev --jobs $(JOBS) --results results/mutants

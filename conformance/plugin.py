@@ -357,7 +357,7 @@ def _coverage(target: Target, check: str, ran: list[Case]) -> dict[str, Any]:
     from .strategies import covered_values, effective_params
 
     out: dict[str, Any] = covered_values(target.spec, target.oracle, [c.config for c in ran])
-    effective = effective_params(target.spec, target.oracle, [c.config for c in ran])
+    effective = effective_params(target.spec, target.oracle, ran)
     base = ran[0].config if ran else {}
     for name, cover in out.items():
         why = {}
@@ -380,7 +380,8 @@ def _registry_match(st_: _State, scope: dict[str, Any], example: Any, predicate_
             continue
         if predicate_free_only and entry.when is not None:
             continue
-        if isinstance(example, Case) and not entry.matches_case(example.config, example.input_shapes, example.dtype):
+        if isinstance(example, Case) and not entry.matches_case(example.config, example.input_shapes, example.dtype,
+                                                                example.magnitude):
             continue
         entry.matched.append(scope.get("test_id", ""))
         return entry

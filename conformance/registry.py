@@ -42,10 +42,10 @@ class Entry:
                 return False
         return True
 
-    def matches_case(self, config: Mapping[str, Any], input_shapes: Any, dtype: str) -> bool:
+    def matches_case(self, config: Mapping[str, Any], input_shapes: Any, dtype: str, magnitude: int = 0) -> bool:
         if self.when is None:
             return True
-        env = dict(config, input=tuple(input_shapes[0]) if input_shapes else (), dtype=dtype)
+        env = dict(config, input=tuple(input_shapes[0]) if input_shapes else (), dtype=dtype, magnitude=magnitude)
         try:
             return bool(self.when(env))
         except Exception:  # noqa: BLE001 - a predicate that cannot apply to this config does not match

@@ -321,39 +321,55 @@ def _input_dependent(draw: st.DrawFn, spec: LayerSpec, config: dict[str, Any], s
 
 @lru_cache(maxsize=512)
 def covering_cases(spec: LayerSpec, oracle: str, dtype: str) -> tuple[Case, ...]:
-    """Explicit cases that run every value of every choice parameter at least once (for ``oracle``):
-    one case per covering assignment, then one per value a repair took away, each drawn with a fixed
-    seed so every check of a target sees the same cases.  A value still missing is one the spec's
-    rules do not allow for this oracle (a constraint or a whole-config oracle limit)."""
+    """Explicit cases that run every value of every choice parameter at least once (for ``oracle``),
+    at unit input magnitude so that a wrong value shows: one case per covering assignment, then one
+    per value a repair took away; one case where each parameter with an ``effective`` rule has an
+    effect; and one case per other input magnitude.  Each is drawn with a fixed seed, so every check
+    of a target sees the same cases.  A value still missing is one the spec's rules do not allow for
+    this oracle (a constraint or a whole-config oracle limit)."""
     out: list[Case] = []
-    assignments = covering_assignments(spec, oracle)
-    magnitudes = MAGNITUDES[compute_dtype(dtype)]
-    # Every magnitude too: the covering cases take them in turn (at least one case each).
-    assignments += [{} for _ in range(len(magnitudes) - len(assignments))]
-    for i, assignment in enumerate(assignments):
-        out.append(_one_case(spec, oracle, dtype, assignment, i, magnitudes[i % len(magnitudes)]))
+    for assignment in covering_assignments(spec, oracle):
+        out.append(_one_case(spec, oracle, dtype, assignment, len(out)))
     for name, cover in covered_values(spec, oracle, [c.config for c in out]).items():
         for value in cover["missing"]:
             out.append(_one_case(spec, oracle, dtype, {name: value}, len(out)))
-    # Parameters that only matter together with others: one case where each is effective.
+    # Parameters that only matter together with others (or with some inputs): a case where each has
+    # an effect, with each of its non-default choice values; a few seeds are tried for inputs that
+    # give the effect (e.g. a rank above 2 for Flatten's data_format).
     for name, p in spec.params.items():
-        if p.effective_make and p.in_oracle(oracle) and not effective_params(spec, oracle, [c.config for c in out]).get(name):
-            forced = {k: expr(dict(spec.vars)) for k, expr in p.effective_make.items() if spec.params[k].in_oracle(oracle)}
-            out.append(_one_case(spec, oracle, dtype, forced, len(out)))
+        if p.effective_when is None or not p.in_oracle(oracle):
+            continue
+        make = {k: expr(dict(spec.vars)) for k, expr in p.effective_make.items() if spec.params[k].in_oracle(oracle)}
+        values = [v for v in (choice_values(p) or [None]) if v is None or v != p.default]
+        for value in values:
+            forced = dict(make) if value is None else {**make, name: value}
+            for attempt in range(EFFECTIVE_ATTEMPTS):
+                case = _one_case(spec, oracle, dtype, forced, len(out) + 1000 * attempt)
+                if effective_params(spec, oracle, [case]).get(name):
+                    out.append(case)
+                    break
+    for magnitude in MAGNITUDES[compute_dtype(dtype)][1:]:
+        out.append(_one_case(spec, oracle, dtype, {}, len(out), magnitude))
     return tuple(out)
 
 
-def effective_params(spec: LayerSpec, oracle: str, configs: list[Mapping[str, Any]]) -> dict[str, bool]:
-    """Per parameter with an ``effective`` rule: whether any of ``configs`` gives it an effect."""
+#: Seeds tried for a case where a parameter with an ``effective`` rule has an effect.
+EFFECTIVE_ATTEMPTS = 8
+
+
+def effective_params(spec: LayerSpec, oracle: str, cases: list[Case]) -> dict[str, bool]:
+    """Per parameter with an ``effective`` rule: whether any of ``cases`` gives it an effect (the
+    rule sees the config and the case's ``input`` shape)."""
     out = {}
     for name, p in spec.params.items():
         if p.effective_when is None or not p.in_oracle(oracle):
             continue
         hits = False
-        for config in configs:
+        for case in cases:
             try:
-                hits = bool(p.effective_when(dict(spec.vars, **spec.normalize(config, oracle))))
-            except Exception:  # noqa: BLE001 - a rule that cannot apply to this config: not effective here
+                env = spec.env(spec.normalize(case.config, oracle), [(None, *s[1:]) for s in case.input_shapes] or None)
+                hits = bool(p.effective_when(env))
+            except Exception:  # noqa: BLE001 - a rule that cannot apply to this case: not effective here
                 hits = False
             if hits:
                 break
@@ -387,8 +403,9 @@ def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: b
     seed = draw(st.integers(0, 2**31 - 1), label="seed")
     if training is None:
         training = draw(st.booleans(), label="training")
-    if magnitude is None:
-        magnitude = draw(st.sampled_from(MAGNITUDES[compute_dtype(dtype)]), label="magnitude")
+    if magnitude is None:  # unit scale half the time: it is where most wrong values show
+        wide = MAGNITUDES[compute_dtype(dtype)]
+        magnitude = draw(st.sampled_from((wide[0],) * (len(wide) - 1) + wide), label="magnitude")
     return Case(spec.name, config, shapes, dtype, seed, training, magnitude=magnitude)
 
 

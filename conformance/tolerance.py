@@ -50,7 +50,6 @@ class Tolerance:
     atol: float
     rtol: float
     why: str
-
     def __str__(self) -> str:
         return f"atol={self.atol:.3g}, rtol={self.rtol:.3g} ({self.why})"
 
@@ -60,9 +59,10 @@ def tolerance(dtype: str, device: str = "cpu", op_class: str = "elementwise", le
     """The tolerance for comparing results of ``op_class`` computed in ``dtype`` on ``device`` (a
     mixed-precision policy computes in its compute dtype).
 
-    ``scale`` is the magnitude of the inputs (a power of two, >= 1): rounding errors are relative to
-    the terms a result is made of, so near a result that cancels to about zero the absolute error is
-    eps times the terms' size, not eps.  It scales ``atol`` only; ``rtol`` is unchanged."""
+    ``scale`` is the size of the terms the compared values are made of (a power of two, from the
+    input magnitude; see :func:`magnitude_scale`): rounding errors are relative to the terms, so where
+    a result cancels to about zero its absolute error is eps times the terms' size, not eps.  It
+    scales ``atol`` only; ``rtol`` is unchanged."""
     dtype = compute_dtype(dtype)
     if dtype not in EPS:
         raise ValueError(f"no tolerance policy for dtype {dtype!r}")
@@ -81,10 +81,28 @@ def tolerance(dtype: str, device: str = "cpu", op_class: str = "elementwise", le
     why = f"{op_class}" + (f" n={n}" if op_class in ("reduction", "recurrence") else "") + f", {dtype}, {device}"
     if gradient:
         why += ", gradient"
-    scale = max(float(scale), 1.0)
-    if scale > 1.0:
-        why += f", inputs x{scale:.3g}"
+    if scale != 1.0:
+        why += f", terms x{scale:.3g}"
     return Tolerance(atol=tol * scale, rtol=tol, why=why)
+
+
+#: How each compared quantity's terms scale with inputs multiplied by 2**magnitude: outputs and
+#: masked outputs with the inputs (a bias or a saturating activation gives values of unit size,
+#: which rtol covers); input gradients not at all (weights times a unit cotangent); weight
+#: gradients, losses and the weights after a step with the inputs but never below unit size (a
+#: bias gradient is a sum of unit cotangents, a weight penalty of unit weights); probe inputs are
+#: drawn at unit scale whatever the case's magnitude.
+MAGNITUDE_SCALING = {"output": "inputs", "input_gradient": "unit", "weight_gradient": "at_least_unit",
+                     "loss": "at_least_unit", "weights": "at_least_unit", "probe_output": "unit"}
+
+
+def magnitude_scale(quantity: str, magnitude: int) -> float:
+    """The size of the terms of ``quantity`` when the inputs are scaled by 2**magnitude."""
+    rule = MAGNITUDE_SCALING[quantity]
+    if rule == "unit":
+        return 1.0
+    scale = 2.0**magnitude
+    return scale if rule == "inputs" else max(scale, 1.0)
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,8 @@ def compare(actual: np.ndarray, expected: np.ndarray, tol: Tolerance, what: str 
         return Comparison(False, math.inf, math.inf, tol, None, f"{what}: shape {a.shape} != expected {e.shape}")
     both_nan = np.isnan(a) & np.isnan(e)
     same_inf = np.isinf(a) & np.isinf(e) & (np.sign(a) == np.sign(e))
-    diff = np.where(both_nan | same_inf, 0.0, np.abs(a - e))
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, counted as a mismatch below unless both match
+        diff = np.where(both_nan | same_inf, 0.0, np.abs(a - e))
     diff = np.where(np.isnan(diff), np.inf, diff)
     rel = diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny)
     bad = diff > tol.atol + tol.rtol * np.where(np.isfinite(e), np.abs(e), 0.0)
