@@ -394,9 +394,12 @@ class _ConvTranspose(SpatialLayer):
             pads.append(pad)
             extra.append(grow)
             window.append(slice(before - pad, before - pad + out))
-        # torch 2.13's CPU backward of a 1x1 conv_transpose2d with output_padding gives wrong kernel
-        # gradients (found by this suite); there, as beyond torch's limit, the output is grown by
-        # padding instead: the grown cells hold the bias only.
+        # torch 2.13's CPU (oneDNN jit_1x1) kernel gradient of a 1x1 conv_transpose2d with
+        # output_padding == stride - 1 on a channels_last input (our movedim view), batch > 1 and
+        # >= 2 threads corrupts the heap: crashes, hangs or wrong kernel gradients (found by this
+        # suite; bench/repro/torch_conv_transpose_output_padding.py shows it with torch alone, and
+        # tests/impl/test_conv_transpose_grow.py guards it).  For a 1x1 kernel, as beyond torch's
+        # output_padding limit, the output is grown by padding instead: the grown cells hold the bias only.
         if any(extra) and (not torch_can_grow or all(k == 1 for k in self.kernel_size)):
             y = _CONV_TRANSPOSE[self.rank](x, self.kernel, None, self.strides, pads, 0, 1, self.dilation_rate)
             y = F.pad(y, torch_pad_arg([(0, grow) for grow in extra]))

@@ -228,7 +228,8 @@ def test_every_layer_runs_under_a_mixed_policy(name: str, policy: str, data: st.
             cls(shape=(3,), dtype=policy)
         return
     oracle = "keras3" if "keras3" in spec.oracles else next(iter(spec.oracles))
-    case = data.draw(cases(spec, oracle, "float32", training=False), label="case")
+    # Unit-scale inputs: the float32 reference's wide magnitudes would overflow float16.
+    case = data.draw(cases(spec, oracle, "float32", training=False, magnitude=0), label="case")
     with use_flavor(oracle):
         layer = cls(**case.config, dtype=policy)
         reference = cls(**case.config, dtype="float32")
