@@ -5,6 +5,8 @@ Light on purpose (no torch, no TensorFlow): the report and the command line impo
 
 from __future__ import annotations
 
+from keraspec.spec.model import FLOAT_DTYPES
+
 #: Every check the suite runs, in report order: name -> what it compares.
 CHECKS: dict[str, str] = {
     "config": "get_config equals the oracle's; from_config(get_config()) rebuilds an equal layer with equal outputs",
@@ -31,10 +33,20 @@ TARGET_CHECKS = ("config", "input_errors", "shapes", "weights", "initial_weights
                  "training_step", "masks", "stochastic")
 
 
-#: Checks that run in some dtype policies only, with the reason.  Initializer statistics do not depend
-#: on the layer's dtype beyond rounding (and mixed policies keep float32 weights), while sampling them
-#: costs about 60 builds a case.
-CHECK_DTYPES: dict[str, tuple[str, ...]] = {"initial_weights": ("float32",)}
+#: Checks that run in some dtype policies only (the CI budget), each with the reason:
+#: - initial_weights: initializer statistics do not depend on the dtype beyond rounding (mixed
+#:   policies keep float32 weights), and sampling them costs about 60 builds a case;
+#: - shapes: no output-shape rule involves the dtype;
+#: - input_errors, forward_training, masks: what they look at (refused inputs, the training flag,
+#:   mask propagation) does not go through a mixed policy's casts, which forward, gradients,
+#:   training_step, weights and config check in every policy.
+CHECK_DTYPES: dict[str, tuple[str, ...]] = {
+    "initial_weights": ("float32",),
+    "shapes": ("float32",),
+    "input_errors": FLOAT_DTYPES,
+    "forward_training": FLOAT_DTYPES,
+    "masks": FLOAT_DTYPES,
+}
 
 
 def check_sort_key(check: str) -> tuple[int, str]:
