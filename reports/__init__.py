@@ -4,6 +4,15 @@
 self-contained site and returns its ``index.html``; ``main(argv)`` is the ``keraspec report`` CLI.
 """
 
-from .build import NoResultsError, build_report, configure_parser, main, run
+from .build import NoResultsError, ReportOutputError, build_report, configure_parser, main, run
+from .model import ResultsInputError
 
-__all__ = ["NoResultsError", "build_report", "configure_parser", "main", "run"]
+__all__ = [
+    "NoResultsError",
+    "ReportOutputError",
+    "ResultsInputError",
+    "build_report",
+    "configure_parser",
+    "main",
+    "run",
+]

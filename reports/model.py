@@ -7,6 +7,7 @@ is kept (with placeholder values) and a problem is recorded for the banner.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from typing import Any, Iterable
 
 from keraspec.conformance.catalogue import check_sort_key
 from keraspec.conformance.results import STATUSES, read_results
+from keraspec.spec.model import DTYPE_POLICIES
 
 #: Worst first.  Aggregation picks the highest rank; a status we do not know outranks everything,
 #: because a record we cannot interpret must not hide behind a pass.
@@ -39,6 +41,10 @@ SHORT_LABELS = {
 #: Statuses that need a person's attention and get a detail block on the layer page.
 PROBLEM_STATUSES = frozenset({"failed", "error", "xpassed"})
 BAD_STATUSES = frozenset({"failed", "error"})
+#: Statuses of cases that never compared anything.
+NOT_RUN_STATUSES = frozenset({"skipped", "not_implemented"})
+#: Statuses that say nothing is wrong; they are folded into grids and counts rather than listed.
+QUIET_STATUSES = frozenset({"passed", "skipped"})
 KNOWN_MISMATCH_STATUSES = frozenset({"xfailed", "xpassed"})
 
 
@@ -47,6 +53,25 @@ FILTER_DIMS = ("family", "status", "oracle", "impl", "device", "dtype")
 
 #: Fields that identify a case across runs, for the diff.
 DIFF_KEY = ("layer", "check", "oracle", "impl", "device", "dtype")
+
+#: The value the harness records for an axis a check does not have (a spec-only check has no oracle,
+#: a dtype-independent one no dtype).  Filters and URLs keep it; readers see PLACEHOLDER_LABELS.
+NO_VALUE = "-"
+PLACEHOLDER_LABELS = {
+    "oracle": "none (spec-only check)",
+    "dtype": "any (dtype-independent)",
+}
+
+#: Readable names of the implementations keraspec ships, in the order the report shows them.  Any
+#: other implementation is shown by the last component of its module path (the full name whenever
+#: that would be ambiguous); the full module name is always in the tooltip.
+IMPL_LABELS = {
+    "keraspec.impl.layers": "keraspec.impl",
+    "keraspec.conformance.adapters.keras_torch": "Keras 3 (torch backend)",
+}
+
+#: Where statistical checks record the probability that they fail on a correct implementation.
+FALSE_ALARM_KEY = "false_alarm_rate"
 
 _STR_FIELDS = ("layer", "family", "check", "oracle", "impl", "device", "dtype", "status", "test_id")
 _FLOAT_FIELDS = ("max_abs_err", "max_rel_err", "atol", "rtol")
@@ -102,6 +127,17 @@ def fmt_err(value: float | None) -> str:
     return f"{mantissa}e{exp[0]}{int(exp[1:])}"
 
 
+def fmt_rate(value: float | None) -> str:
+    """A small probability or expected count, to two significant digits: 6e-7, 0.0012, 3.5."""
+    if value is None:
+        return ""
+    text = f"{value:.2g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{exp[0].replace('+', '')}{int(exp[1:])}"
+    return text
+
+
 def fmt_tol(value: float | None) -> str:
     if value is None:
         return ""
@@ -137,6 +173,50 @@ class UniqueNames:
 
     def __getitem__(self, value: str) -> str:
         return self._names[value]
+
+
+def impl_order(impls: Iterable[str]) -> list[str]:
+    """The implementations keraspec ships first (in IMPL_LABELS order), then the others alphabetically."""
+    known = list(IMPL_LABELS)
+    return sorted(set(impls), key=lambda i: (known.index(i), "") if i in IMPL_LABELS else (len(known), i))
+
+
+def value_order(dim: str, values: Iterable[str]) -> list[str]:
+    """Display order of one axis's values: dtypes as the spec lists its policies, implementations as
+    :func:`impl_order`, the rest alphabetically; the placeholder for "no such axis" always last."""
+    distinct = set(values)
+    if dim == "impl":
+        return impl_order(distinct)
+    if dim == "status":
+        return status_order(distinct)
+    if dim == "dtype":
+        policies = list(DTYPE_POLICIES)
+        return sorted(distinct, key=lambda v: (v == NO_VALUE, policies.index(v) if v in policies else len(policies), v))
+    return sorted(distinct, key=lambda v: (v == NO_VALUE, v))
+
+
+class Labels:
+    """What a reader sees for a raw axis value (the raw value stays in filters, URLs and file names).
+
+    Built once over all values of a report, so that two implementations never share a label.
+    """
+
+    def __init__(self, impls: Iterable[str]):
+        impls = impl_order(impls)
+        wanted = {impl: IMPL_LABELS.get(impl) or impl.rsplit(".", 1)[-1] or impl for impl in impls}
+        taken = Counter(wanted.values())
+        self._impl = {impl: label if taken[label] == 1 else impl for impl, label in wanted.items()}
+
+    def __call__(self, dim: str, value: str) -> str:
+        if dim == "impl":
+            return self._impl.get(value, value)
+        if value == NO_VALUE and dim in PLACEHOLDER_LABELS:
+            return PLACEHOLDER_LABELS[dim]
+        return value
+
+    def title(self, dim: str, value: str) -> str:
+        """The raw value, for a tooltip, where the label differs from it; else empty."""
+        return value if self(dim, value) != value else ""
 
 
 @dataclass
@@ -189,9 +269,57 @@ class Case:
     def message_is_long(self) -> bool:
         return self.message.strip() != self.message_first_line
 
+    @property
+    def false_alarm_rate(self) -> float | None:
+        """The probability this (statistical) check fails on a correct implementation, if recorded."""
+        return probability(self.extra.get(FALSE_ALARM_KEY))
 
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=repr, allow_nan=True)
+    @property
+    def is_problem(self) -> bool:
+        """Needs a person's attention: failed, errored, unexpectedly passed, or a status we do not know."""
+        return self.status in PROBLEM_STATUSES or not is_known(self.status)
+
+    @property
+    def is_detailed(self) -> bool:
+        """Gets a detail block on its layer page (everything but the passed and skipped cases)."""
+        return self.status not in QUIET_STATUSES
+
+
+def probability(value: Any) -> float | None:
+    """``value`` as a probability in [0, 1], or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if 0.0 <= value <= 1.0 else None
+
+
+#: Lines of JSON shown on a page (shrunk examples, extra data) are kept within this width where they can be.
+JSON_LINE_WIDTH = 100
+
+
+def pretty_json(value: Any, indent: int = 0, column: int | None = None) -> str:
+    """JSON that is as compact as it can be and still readable: a list or object that fits on its
+    line stays on it (an input shape is one line, not one line per number); one that does not is
+    broken into one member per line.  A list of plain values is never broken: one long line (the
+    page wraps it) reads better than a number per line.
+
+    ``indent`` is the indentation of the line the value is on, ``column`` where the value starts.
+    """
+    flat = json.dumps(value, ensure_ascii=False, default=repr, allow_nan=True)
+    start = indent if column is None else column
+    fits = start + len(flat) <= JSON_LINE_WIDTH
+    plain_list = isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value)
+    if fits or plain_list or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        members = []
+        for key, member in value.items():
+            name = json.dumps(str(key), ensure_ascii=False)
+            members.append(f"{pad}{name}: {pretty_json(member, indent + 2, indent + 2 + len(name) + 2)}")
+        return "{\n" + ",\n".join(members) + "\n" + " " * indent + "}"
+    members = [pad + pretty_json(member, indent + 2) for member in value]
+    return "[\n" + ",\n".join(members) + "\n" + " " * indent + "]"
 
 
 @dataclass
@@ -256,34 +384,111 @@ def _as_float(value: Any) -> tuple[float | None, bool]:
     return None, False
 
 
-def expand_paths(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
-    """Files as given, directories as their ``*.jsonl`` files; plus problems for what is unusable."""
+class ResultsInputError(ValueError):
+    """A path given as results cannot be used at all: missing, unreadable, or not a results file.
+
+    Damage inside a results file (a line cut by a killed writer, a hand-edited record, a field of the
+    wrong type) is not this: it goes to the report's problem banner, since a partially broken run
+    should still be reported.
+    """
+
+
+#: How much of a file is looked at to tell a results file from something else.
+_SNIFF_BYTES = 64 * 1024
+RESULTS_SUFFIX = ".jsonl"
+#: The ``kind`` values of results records (conformance/results.py).
+RECORD_KINDS = ("run", "case", "end")
+
+
+def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
+    """Files as given, directories as their ``*.jsonl`` files.
+
+    Raises :class:`ResultsInputError` for a path that does not exist, a directory that cannot be
+    listed or holds no results files, and a file that cannot be read or is not a results file.
+    """
     files: list[Path] = []
-    problems: list[str] = []
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
-            if not found:
-                problems.append(f"{path}: directory contains no *.jsonl results files")
-            candidates = found
+            try:
+                entries = sorted(path.iterdir())
+            except OSError as exc:
+                raise ResultsInputError(f"{path}: the directory cannot be read ({_os_reason(exc)})") from exc
+            candidates = [p for p in entries if p.suffix == RESULTS_SUFFIX and p.is_file()]
+            if not candidates:
+                others = f" (it holds {len(entries)} other entr{'y' if len(entries) == 1 else 'ies'})" if entries else " (it is empty)"
+                raise ResultsInputError(f"{path}: the directory holds no results files (*{RESULTS_SUFFIX}){others}")
         elif path.is_file():
             candidates = [path]
+        elif path.exists():
+            raise ResultsInputError(f"{path}: not a results file or a directory of them")
         else:
-            problems.append(f"{path}: no such file or directory")
-            candidates = []
+            raise ResultsInputError(f"{path}: no such file or directory")
         for candidate in candidates:
             resolved = candidate.resolve()
             if resolved not in seen:  # the same file named twice would count its cases twice
                 seen.add(resolved)
+                _check_results_file(candidate)
                 files.append(candidate)
-    return files, problems
+    return files
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _check_results_file(path: Path) -> None:
+    """Refuse a file that cannot be read or is plainly something else (an image, a log, other JSON).
+
+    Only the start is looked at.  A file whose first line starts a JSON object but does not finish
+    it passes: that is how a writer killed while writing its header leaves a results file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise ResultsInputError(f"{path}: the file cannot be read ({_os_reason(exc)})") from exc
+    try:
+        # Incremental, so that a multi-byte character cut at the sniff boundary is not an error.
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:
+        raise ResultsInputError(f"{path}: not a results file (binary data, not JSON-lines text)")
+    lines = text.splitlines()
+    first = next(((n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()), None)
+    if first is None:
+        return  # empty: load() reports it; alone it is "no readable results"
+    n, line = first
+    complete = n < len(lines) or len(head) < _SNIFF_BYTES
+    if not line.startswith("{"):
+        raise ResultsInputError(
+            f"{path}: not a results file (line {n} is not a JSON record: {_preview(line)})"
+        )
+    if complete:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return  # a damaged line; if nothing else in the file is usable, load() says so
+        if not isinstance(record, dict) or record.get("kind") not in RECORD_KINDS:
+            raise ResultsInputError(
+                f"{path}: not a results file (line {n} is JSON but not a keraspec run, case or end record)"
+            )
+
+
+def _preview(line: str, limit: int = 40) -> str:
+    shown = line if len(line) <= limit else line[: limit - 3] + "..."
+    return ascii(shown)
 
 
 def load(paths: Iterable[Path | str], expected_shards: int | None = None) -> ResultSet:
-    """Read and merge results files (directories are expanded to their ``*.jsonl``)."""
-    file_paths, problems = expand_paths(paths)
+    """Read and merge results files (directories are expanded to their ``*.jsonl``).
+
+    Raises :class:`ResultsInputError` for a path that cannot be used at all (see :func:`expand_paths`).
+    """
+    file_paths = expand_paths(paths)
+    problems: list[str] = []
     files: list[ResultFile] = []
     cases: list[Case] = []
     notes: list[str] = []
@@ -291,7 +496,7 @@ def load(paths: Iterable[Path | str], expected_shards: int | None = None) -> Res
         try:
             read = read_results(path)
             runs, raw_cases, footer, file_problems = read.runs, read.cases, read.footer, read.problems
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:  # it was readable a moment ago; keep the run, say what happened
             problems.append(f"{path}: could not be read ({type(exc).__name__}: {exc})")
             files.append(ResultFile(str(path), [], None, 0, [], readable=False))
             continue
@@ -329,6 +534,8 @@ def _normalise(raw: dict[str, Any], idx: int, rf: ResultFile, n: int, problems: 
         values[name] = value
     duration, _ = _as_float(raw.get("duration_s"))
     extra = raw.get("extra")
+    if isinstance(extra, dict) and FALSE_ALARM_KEY in extra and probability(extra[FALSE_ALARM_KEY]) is None:
+        problems.append(f"{where}: extra.{FALSE_ALARM_KEY} is not a probability ({extra[FALSE_ALARM_KEY]!r})")
     seed = raw.get("seed")
     entry = raw.get("xfail_entry")
     return Case(
@@ -346,6 +553,9 @@ def _normalise(raw: dict[str, Any], idx: int, rf: ResultFile, n: int, problems: 
     )
 
 
+#: Run header fields that say which cases a run selected (besides the implementation).
+_SELECTION_FIELDS = ("oracles", "devices", "dtypes")
+
 _SHARD_RE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 
@@ -362,8 +572,11 @@ def _shard_problems(files: list[ResultFile], expected: int | None, notes: list[s
     if len(run_ids) > 1:
         notes.append(f"Results from {len(run_ids)} different run ids were merged: {', '.join(run_ids)}.")
     present: dict[int, set[int]] = defaultdict(set)  # n -> indices seen
-    # Keyed by implementation too: one run per implementation under test is how a comparison is made.
-    runs_per_label: dict[tuple[str, str], set[str]] = defaultdict(set)
+    # Keyed by what the run selected too: one run per implementation under test is how a comparison
+    # is made, and one implementation may be run once per oracle (`make report` runs Keras 3 on torch
+    # live against tf_keras, then against the recorded keras3 corpus).  Only runs that selected the
+    # same implementation, oracles, devices and dtypes can be re-runs of each other.
+    runs_per_label: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     slots: Counter[tuple[str, str, str]] = Counter()
     unlabelled = 0
     for rf in headed:
@@ -377,17 +590,22 @@ def _shard_problems(files: list[ResultFile], expected: int | None, notes: list[s
             continue
         i, n = int(m.group(1)), int(m.group(2))
         present[n].add(i)
-        runs_per_label[(_text(rf.runs[0].get("impl")), f"{i}/{n}")].add(rf.run_id)
+        selection = "; ".join(f"{name} {_text(rf.header.get(name))}" for name in _SELECTION_FIELDS if rf.header.get(name))
+        runs_per_label[(_text(rf.header.get("impl")), selection, f"{i}/{n}")].add(rf.run_id)
     for (run_id, shard, worker), count in sorted(slots.items()):
         if count > 1:
             problems.append(
                 f"run {run_id}: {count} files claim shard {shard or '-'} worker {worker or '-'} "
                 "(duplicated or re-run; all their cases are included)"
             )
-    for (impl, label), ids in sorted(runs_per_label.items(), key=lambda kv: (kv[0][0], _shard_key(kv[0][1]))):
+    for (impl, selection, label), ids in sorted(
+        runs_per_label.items(), key=lambda kv: (kv[0][0], kv[0][1], _shard_key(kv[0][2]))
+    ):
         if len(ids) > 1:
             problems.append(
-                f"shard {label} of {impl or 'an unnamed implementation'} comes from {len(ids)} runs "
+                f"shard {label} of {impl or 'an unnamed implementation'}"
+                + (f" ({selection})" if selection else "")
+                + f" comes from {len(ids)} runs "
                 f"({', '.join(sorted(ids))}): a re-run or results of different runs merged; all their cases are included"
             )
     totals = sorted(present)
@@ -449,6 +667,11 @@ class Agg:
         return [(s, self.counts[s]) for s in status_order(self.counts)]
 
     @property
+    def needs_detail(self) -> bool:
+        """Some case here did not pass, so its layer page has a detail block for it."""
+        return any(s not in QUIET_STATUSES for s in self.counts)
+
+    @property
     def other(self) -> int:
         """Cases whose status is not one of the known ones."""
         return sum(n for s, n in self.counts.items() if s not in _RANK)
@@ -470,25 +693,36 @@ def aggregate(cases: Iterable[Case]) -> Agg:
     return agg
 
 
-def group_by(cases: Iterable[Case], dim: str) -> list[tuple[str, Agg]]:
-    groups: dict[str, Agg] = defaultdict(Agg)
+def group_by_impl(cases: Iterable[Case], dim: str, impls: list[str]) -> list[tuple[str, list[Agg | None]]]:
+    """Per value of ``dim``: one aggregate per implementation (None where it has no such case)."""
+    groups: dict[str, dict[str, Agg]] = defaultdict(dict)
     for c in cases:
-        groups[c.get(dim)].add(c)
-    return sorted(groups.items())
+        by_impl = groups[c.get(dim)]
+        agg = by_impl.get(c.impl)
+        if agg is None:
+            agg = by_impl[c.impl] = Agg()
+        agg.add(c)
+    return [(value, [groups[value].get(impl) for impl in impls]) for value in value_order(dim, groups)]
 
 
 @dataclass
 class MatrixRow:
+    """One implementation's cases of one layer."""
+
     layer: str
+    impl: str
     page: str  # file name stem of the layer page
     layer_idx: int  # index into the inline data's layer list
+    impl_idx: int  # index into the inline data's impl list
     cells: list[Agg | None]
     agg: Agg
+    first_of_layer: bool  # the layer's first row (its other implementations' rows follow it)
 
 
 @dataclass
 class Matrix:
     checks: list[str]
+    impls: list[str]  # the implementations with rows, in display order
     families: list[tuple[str, list[MatrixRow]]]
 
     @property
@@ -509,26 +743,128 @@ def build_matrix(
     pages: UniqueNames,
     layer_index: dict[str, int],
     families: dict[str, str],
+    impl_index: dict[str, int],
     checks: list[str] | None = None,
 ) -> Matrix:
+    """Layers by checks, a row per (layer, implementation) so implementations sit next to each other.
+
+    ``impl_index`` gives each implementation's position in the report; rows follow that order.
+    """
     if checks is None:
         checks = sorted({c.check for c in cases}, key=check_sort_key)
     col = {check: i for i, check in enumerate(checks)}
-    per_layer: dict[str, list[Agg | None]] = {}
-    totals: dict[str, Agg] = {}
+    per_row: dict[tuple[str, str], list[Agg | None]] = {}
+    totals: dict[tuple[str, str], Agg] = {}
     for c in cases:
-        cells = per_layer.setdefault(c.layer, [None] * len(checks))
-        totals.setdefault(c.layer, Agg()).add(c)
+        key = (c.layer, c.impl)
+        cells = per_row.get(key)
+        if cells is None:
+            cells = per_row[key] = [None] * len(checks)
+            totals[key] = Agg()
+        totals[key].add(c)
         j = col[c.check]
-        if cells[j] is None:
-            cells[j] = Agg()
-        cells[j].add(c)  # type: ignore[union-attr]
+        cell = cells[j]
+        if cell is None:
+            cell = cells[j] = Agg()
+        cell.add(c)
     grouped: dict[str, list[MatrixRow]] = defaultdict(list)
-    for layer in sorted(per_layer):
+    previous_layer = None
+    for layer, impl in sorted(per_row, key=lambda k: (k[0], impl_index[k[1]])):
         grouped[families[layer]].append(
-            MatrixRow(layer, pages[layer], layer_index[layer], per_layer[layer], totals[layer])
+            MatrixRow(layer, impl, pages[layer], layer_index[layer], impl_index[impl], per_row[(layer, impl)],
+                      totals[(layer, impl)], first_of_layer=layer != previous_layer)
         )
-    return Matrix(checks, sorted(grouped.items()))
+        previous_layer = layer
+    impls = sorted({impl for _, impl in per_row}, key=impl_index.__getitem__)
+    return Matrix(checks, impls, sorted(grouped.items()))
+
+
+@dataclass
+class GridCell:
+    agg: Agg
+    worst: Case  # the case a click on the cell leads to: the worst status, the first such
+
+
+@dataclass
+class CaseGrid:
+    """One implementation's cases of one layer, compactly: a row per check, a column per (oracle, dtype).
+
+    Devices are folded into the cells (each cell counts its cases), as the matrix folds them.
+    """
+
+    impl: str
+    columns: list[tuple[str, str]]  # (oracle, dtype)
+    rows: list[tuple[str, list[GridCell | None]]]  # (check, a cell per column)
+
+    @property
+    def oracle_spans(self) -> list[tuple[str, int]]:
+        """Consecutive columns of the same oracle, for the grouped header row."""
+        spans: list[tuple[str, int]] = []
+        for oracle, _ in self.columns:
+            if spans and spans[-1][0] == oracle:
+                spans[-1] = (oracle, spans[-1][1] + 1)
+            else:
+                spans.append((oracle, 1))
+        return spans
+
+
+def case_grids(cases: list[Case], impls: list[str]) -> list[CaseGrid]:
+    """A :class:`CaseGrid` per implementation (in ``impls`` order) that has cases among ``cases``."""
+    grids = []
+    for impl in impls:
+        mine = [c for c in cases if c.impl == impl]
+        if not mine:
+            continue
+        oracles = value_order("oracle", (c.oracle for c in mine))
+        dtypes = value_order("dtype", (c.dtype for c in mine))
+        present = {(c.oracle, c.dtype) for c in mine}
+        columns = [(o, d) for o in oracles for d in dtypes if (o, d) in present]
+        col = {key: j for j, key in enumerate(columns)}
+        rows: dict[str, list[GridCell | None]] = {}
+        for c in mine:
+            cells = rows.setdefault(c.check, [None] * len(columns))
+            j = col[(c.oracle, c.dtype)]
+            cell = cells[j]
+            if cell is None:
+                cells[j] = GridCell(Agg(), c)
+                cell = cells[j]
+            elif rank(c.status) > rank(cell.worst.status):
+                cell.worst = c
+            cell.agg.add(c)
+        grids.append(CaseGrid(impl, columns, sorted(rows.items(), key=lambda kv: check_sort_key(kv[0]))))
+    return grids
+
+
+@dataclass
+class FalseAlarms:
+    """What the statistical checks' recorded false-alarm rates say about a set of cases."""
+
+    checks: list[str]  # the checks whose cases record a rate
+    n_cases: int  # cases that record a rate
+    max_rate: float
+    expected: float  # expected number of false alarms among them: the sum of their rates
+    failed: int  # of those cases, how many failed
+    unrated: int  # cases of the same checks that record no rate (not counted above)
+
+
+def false_alarms(cases: list[Case]) -> FalseAlarms | None:
+    """None when no case records a false-alarm rate: the report then says nothing about it."""
+    rated = [(c, rate) for c in cases if (rate := c.false_alarm_rate) is not None]
+    if not rated:
+        return None
+    checks = {c.check for c, _ in rated}
+    return FalseAlarms(
+        checks=sorted(checks, key=check_sort_key),
+        n_cases=len(rated),
+        max_rate=max(rate for _, rate in rated),
+        expected=math.fsum(rate for _, rate in rated),
+        failed=sum(1 for c, _ in rated if c.status in BAD_STATUSES),
+        # Cases that did not run (skipped, not implemented) could not raise an alarm either way.
+        unrated=sum(
+            1 for c in cases
+            if c.check in checks and c.false_alarm_rate is None and c.status not in NOT_RUN_STATUSES
+        ),
+    )
 
 
 @dataclass
@@ -542,6 +878,10 @@ class DiffRow:
     @property
     def layer(self) -> str:
         return self.key[0]
+
+    @property
+    def impl(self) -> str:
+        return self.key[DIFF_KEY.index("impl")]
 
     @property
     def fields(self) -> dict[str, str]:
@@ -558,6 +898,11 @@ class Diff:
     appeared: list[DiffRow]
     disappeared: list[DiffRow]
     unchanged: int
+    previous_impls: frozenset[str] = frozenset()  # the implementations the previous run has cases of
+
+    def counts_for(self, impl: str) -> tuple[int, int]:
+        """(new failures, fixes) of one implementation, for its headline."""
+        return (sum(1 for r in self.new_failures if r.impl == impl), sum(1 for r in self.fixed if r.impl == impl))
 
 
 def _by_key(cases: Iterable[Case]) -> dict[tuple[str, ...], tuple[Agg, Case]]:
@@ -614,6 +959,7 @@ def diff(now: ResultSet, before: ResultSet) -> Diff:
         appeared=appeared,
         disappeared=disappeared,
         unchanged=unchanged,
+        previous_impls=frozenset(c.impl for c in before.cases),
     )
 
 

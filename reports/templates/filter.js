@@ -98,13 +98,14 @@
       matched[i] = 1;
       shown++;
       var s = c[F.status];
-      add(c[F.layer] + ":" + c[F.check], c, s);
-      add(c[F.layer] + ":all", c, s);
+      var row = c[F.layer] + ":" + c[F.impl];  // a matrix row is one implementation of one layer
+      add(row + ":" + c[F.check], c, s);
+      add(row + ":all", c, s);
     }
     if (table) {
       var colHas = {};
       Array.prototype.forEach.call(table.querySelectorAll("tr.layer-row"), function (row) {
-        var l = row.getAttribute("data-l");
+        var l = row.getAttribute("data-l") + ":" + row.getAttribute("data-i");
         var any = false;
         Array.prototype.forEach.call(row.querySelectorAll("td.cell"), function (td) {
           var col = td.getAttribute("data-c");
@@ -125,10 +126,28 @@
     Array.prototype.forEach.call(document.querySelectorAll("tr[data-case]"), function (row) {
       row.hidden = !matched[Number(row.getAttribute("data-case"))];
     });
-    var desc = keys.map(function (d) { return d + " = " + data.dims[d][sel[d]]; }).join(", ");
+    showImpl(sel.impl);
+    var desc = keys.map(function (d) { return d + " = " + data.labels[d][sel[d]]; }).join(", ");
     out.textContent = keys.length
       ? "Showing " + shown + " of " + cases.length + " cases (" + desc + ")" + (shown ? "." : ": nothing matches.")
       : "Showing all " + cases.length + " cases.";
+  }
+
+  // The implementation switch and the summary follow the implementation filter: the other
+  // implementations' summary columns are hidden and their headline cards dimmed, not removed,
+  // so the comparison stays one click away.
+  function showImpl(impl) {
+    var chosen = impl === undefined ? "" : String(impl);
+    Array.prototype.forEach.call(document.querySelectorAll("#summary [data-i]"), function (e) {
+      e.hidden = chosen !== "" && e.getAttribute("data-i") !== chosen;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".impl-card"), function (card) {
+      card.classList.toggle("unselected", chosen !== "" && card.getAttribute("data-i") !== chosen);
+    });
+    var raw = chosen === "" ? "" : data.dims.impl[Number(chosen)];
+    Array.prototype.forEach.call(document.querySelectorAll("#impl-switch a.switch-option"), function (a) {
+      if (a.getAttribute("data-impl") === raw) { a.setAttribute("aria-current", "true"); } else { a.removeAttribute("aria-current"); }
+    });
   }
 
   function syncUrl() {
@@ -139,6 +158,18 @@
       history.replaceState(null, "", (q ? "?" + q : location.pathname) + location.hash);
     } catch (e) { /* file: URLs may refuse; filtering still works */ }
   }
+
+  // Without this script the switch's links open the pre-rendered page of each implementation.
+  Array.prototype.forEach.call(document.querySelectorAll("#impl-switch a.switch-option"), function (a) {
+    a.addEventListener("click", function (ev) {
+      var raw = a.getAttribute("data-impl");
+      if (raw !== "" && data.dims.impl.indexOf(raw) < 0) { return; }
+      ev.preventDefault();
+      form.elements.impl.value = raw;
+      apply();
+      syncUrl();
+    });
+  });
 
   form.hidden = false;
   form.addEventListener("change", function () { apply(); syncUrl(); });

@@ -6,96 +6,12 @@ import json
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from keraspec.conformance.results import CaseRecord
 from keraspec.reports.build import NoResultsError, build_report, main
-
-
-# -- a small HTML reader, so assertions are about rendered text rather than markup details ---------
-class _Collector(HTMLParser):
-    """Text of each element matching a predicate, plus the rows of tables."""
-
-    VOID = {"br", "hr", "img", "input", "meta", "link", "col", "source", "wbr"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[tuple[str, dict[str, str]]] = []
-        self.open_texts: list[tuple[int, tuple[str, dict[str, str]], list[str]]] = []
-        self.elements: list[tuple[str, dict[str, str], str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {k: v or "" for k, v in attrs}
-        if tag in self.VOID:
-            self.elements.append((tag, attributes, ""))
-            return
-        self.stack.append((tag, attributes))
-        self.open_texts.append((len(self.stack), (tag, attributes), []))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.VOID:
-            return
-        # Close up to the matching tag (tolerates the implicit closes HTML allows).
-        while self.stack:
-            top, attributes = self.stack.pop()
-            depth, element, parts = self.open_texts.pop()
-            text = " ".join("".join(parts).split())
-            self.elements.append((element[0], element[1], text))
-            if self.open_texts:
-                self.open_texts[-1][2].append(" " + "".join(parts) + " ")
-            if top == tag:
-                break
-
-    def handle_data(self, text: str) -> None:
-        if self.open_texts:
-            self.open_texts[-1][2].append(text)
-
-
-def elements(page: str) -> list[tuple[str, dict[str, str], str]]:
-    parser = _Collector()
-    parser.feed(page)
-    parser.close()
-    return parser.elements
-
-
-def texts(page: str, tag: str, **attrs: str) -> list[str]:
-    """Texts of the elements with that tag whose attributes contain the given values."""
-
-    def ok(a: dict[str, str]) -> bool:
-        for name, want in attrs.items():
-            name = name.rstrip("_")
-            have = a.get(name)
-            if have is None:
-                return False
-            if name == "class":
-                if want not in have.split():
-                    return False
-            elif have != want:
-                return False
-        return True
-
-    return [text for t, a, text in elements(page) if t == tag and ok(a)]
-
-
-def table_rows(page: str, table_id: str) -> list[list[str]]:
-    """Rows (cell texts) of the table with that id, header rows included."""
-    start = page.index(f'id="{table_id}"')
-    end = page.index("</table>", start)
-    chunk = page[page.rindex("<table", 0, start) : end + len("</table>")]
-    rows = []
-    for row in re.findall(r"<tr\b.*?</tr>", chunk, flags=re.S):
-        cells = [t for tag, _, t in elements(row) if tag in ("td", "th")]
-        rows.append(cells)
-    return rows
-
-
-def row_for(rows: list[list[str]], first: str) -> list[str]:
-    matches = [r for r in rows if r and r[0] == first]
-    assert len(matches) == 1, (first, rows)
-    return matches[0]
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -112,6 +28,7 @@ def _conftest():
 
 
 C = _conftest()
+elements, texts, table_rows, row_for = C.elements, C.texts, C.table_rows, C.row_for
 
 
 @pytest.fixture
@@ -135,26 +52,25 @@ def test_returns_index_and_writes_pages(built: Path) -> None:
 def test_summary_totals_and_conformance(built: Path) -> None:
     page = read(built)
     # Shard 1: 6 cases; shard 3: 5 written, the last cut in half by the truncation -> 4 readable.
-    totals = texts(page, "p", id="totals")[0]
-    assert totals.startswith("10 cases:")
+    counts = texts(page, "p", id=f"impl-counts-{C.IMPL}")[0]
+    assert counts.startswith("10 cases:")
     for status, n in {"error": 1, "failed": 2, "xpassed": 1, "xfailed": 1, "passed": 4, "skipped": 1}.items():
-        assert f"{status} {n}" in totals
+        assert f"{status} {n}" in counts
     # passed / (passed + failed + error) = 4 / 7
-    assert texts(page, "strong", id="conformance-overall") == ["57.1%"]
+    assert texts(page, "strong", id=f"conformance-{C.IMPL}") == ["57.1%"]
 
     fam = table_rows(page, "summary-family")
-    assert fam[0][:3] == ["Family", "Conformance", "error"]
+    assert fam[0] == ["Family", C.IMPL_LABEL] and fam[1] == ["Conformance", "Cases"]
     assert row_for(fam, "core")[1] == "50.0%"  # Dense 2 passed + 2 failed; xpassed/skipped excluded
     assert row_for(fam, "activations")[1] == "100.0%"
-    assert row_for(fam, "convolutional")[1] == "100.0%"  # the xfailed case is counted separately
-    conv = dict(zip(fam[0], row_for(fam, "convolutional")))
-    assert conv["xfailed"] == "1" and conv["total"] == "2"
+    conv = row_for(fam, "convolutional")
+    assert conv[1] == "100.0%"  # the xfailed case is counted separately
+    assert "1 xfail" in conv[2] and "1 pass" in conv[2]
     assert row_for(fam, "normalization")[1] == "0.0%"
 
     oracle = table_rows(page, "summary-oracle")
     assert row_for(oracle, "tf_keras")[1] == "0.0%"
-    assert row_for(oracle, "keras3")[1] == "66.7%"  # 4 passed, 1 failed, 1 error
-    assert row_for(table_rows(page, "summary-impl"), C.IMPL)[1] == "57.1%"
+    assert row_for(oracle, "keras3")[1] == "66.6%"  # 4 passed, 1 failed, 1 error; rounded down
     assert row_for(table_rows(page, "summary-device"), "cpu")[1] == "57.1%"
 
 
@@ -186,6 +102,11 @@ def test_matrix_cells_aggregate_worst_status(built: Path) -> None:
     assert dropout["all checks"].startswith("xpassed")  # xpassed outranks skipped
     # Family group rows
     assert ["normalization"] in rows and ["convolutional"] in rows
+    # One implementation: no column naming it, and its layer rows link to the layer pages' grids
+    # where everything passed, to the failures where something did not.
+    assert "Implementation" not in header
+    assert f'href="layers/Dense.html#grid-{C.IMPL}--shapes"' in page
+    assert 'href="layers/Dense.html#check-forward"' in page
 
 
 def test_filters_are_marked_up_and_prerendered(built: Path) -> None:
@@ -206,20 +127,18 @@ def test_filters_are_marked_up_and_prerendered(built: Path) -> None:
 # -- layer pages -------------------------------------------------------------------------------------
 def test_failing_case_details_on_layer_page(built: Path) -> None:
     page = read(built.parent / "layers" / "Dense.html")
-    cases = table_rows(page, "layer-cases")
-    assert cases[0] == ["Check", "Oracle", "Impl", "Device", "Dtype", "Status", "Max abs err", "Max rel err",
-                        "atol", "rtol", "Message"]
-    assert len(cases) == 4  # every Dense case
-    failing = [r for r in cases if r[5] == "failed"][0]
-    assert failing[:2] == ["forward", "tf_keras"] and failing[8:10] == ["1e-05", "1e-05"]
+    details = texts(page, "article", class_="case-detail")
+    assert len(details) == 1  # the one Dense case that did not pass; the passing ones are in the grid
+    assert details[0].startswith(f"failed {C.IMPL_LABEL} · oracle tf_keras · cpu · dtype float32")
+    assert table_rows(page, "layer-impls")[1][:2] == [C.IMPL_LABEL, "66.6%"]  # 2 of 3 judged passed, rounded down
     assert C.FAIL_MESSAGE in texts(page, "pre", class_="message")
     example = json.loads(texts(page, "pre", class_="example")[0])
     assert example["config"] == {"units": 3, "use_bias": True}
     assert example["marker"] == "EXAMPLE-MARK"
     assert texts(page, "pre", class_="repro") == [C.FAIL_REPRO]
     assert texts(page, "code", class_="seed") == [C.FAIL_SEED]
-    detail = texts(page, "section", class_="case-detail")[0]
-    assert "atol 1e-05 · rtol 1e-05" in detail and "max abs 5.00e-1" in detail
+    measured = texts(page, "table", class_="err-vs-tol")[0]
+    assert "max abs err vs atol 5.00e-1 1e-05" in measured and "max rel err vs rtol 2.50e-1 1e-05" in measured
 
 
 def test_xfailed_case_shows_reason_and_entry(built: Path) -> None:
@@ -234,7 +153,7 @@ def test_known_mismatches_section(built: Path) -> None:
     assert row_for(entries, "conv2d-bias-grad")[1:] == ["1", ""]
     assert row_for(entries, "dropout-rng")[1:] == ["", "1"]
     known = table_rows(page, "known-table")
-    assert ["xfailed", "conv2d-bias-grad", "Conv2D", "gradients"] == known[1][:4]
+    assert ["xfailed", "conv2d-bias-grad", "Conv2D", C.IMPL_LABEL, "gradients"] == known[1][:5]
     assert "TF computes the bias gradient in float16" in known[1][-1]
 
 
@@ -296,7 +215,7 @@ def test_rerun_shard_is_flagged(tmp_path: Path) -> None:
     ]
     page = read(build_report(paths, tmp_path / "h"))
     assert any("shard 1/1 of" in p and "comes from 2 runs" in p for p in texts(page, "li"))
-    assert texts(page, "p", id="totals")[0].startswith("2 cases")  # both kept
+    assert texts(page, "p", id=f"impl-counts-{C.IMPL}")[0].startswith("2 cases")  # both kept
 
 
 def test_runs_of_different_implementations_are_not_a_rerun(tmp_path: Path) -> None:
@@ -308,6 +227,21 @@ def test_runs_of_different_implementations_are_not_a_rerun(tmp_path: Path) -> No
     ]
     page = read(build_report(paths, tmp_path / "h"))
     assert not any("comes from 2 runs" in p for p in texts(page, "li"))
+
+
+def test_runs_of_one_implementation_against_different_oracles_are_not_a_rerun(tmp_path: Path) -> None:
+    # `make report` runs Keras 3 on torch live against tf_keras, then against the keras3 corpus.
+    live, corpus = C.header("1/1", run_id="r1", impl=C.PEER), C.header("1/1", run_id="r2", impl=C.PEER)
+    live["oracles"], corpus["oracles"] = ["tf_keras"], ["keras3"]
+    paths = [
+        C.write(tmp_path / "a.jsonl", live, [C.case("Dense", "forward", "passed", oracle="tf_keras", impl=C.PEER)]),
+        C.write(tmp_path / "b.jsonl", corpus, [C.case("Dense", "forward", "passed", impl=C.PEER)]),
+    ]
+    page = read(build_report(paths, tmp_path / "h"))
+    assert 'role="alert"' not in page
+    again = C.write(tmp_path / "c.jsonl", dict(corpus, run_id="r3"), [C.case("Dense", "forward", "passed", impl=C.PEER)])
+    problems = texts(read(build_report(paths + [again], tmp_path / "h")), "li")
+    assert any(f"shard 1/1 of {C.PEER} (oracles keras3;" in p and "comes from 2 runs (r2, r3)" in p for p in problems), problems
 
 
 def test_malformed_records_are_reported_not_dropped(tmp_path: Path) -> None:
@@ -335,8 +269,9 @@ def test_diff_against_previous(built: Path) -> None:
     page = read(built)
     new = table_rows(page, "diff-table-new-failures")
     assert len(new) == 2
-    assert new[1][:6] == ["Dense", "forward", "tf_keras", C.IMPL, "cpu", "float32"]
+    assert new[1][:6] == ["Dense", C.IMPL_LABEL, "forward", "tf_keras", "cpu", "float32"]
     assert new[1][6].startswith("passed") and new[1][7].startswith("failed")
+    assert texts(page, "p", id="changes-counts")[0].startswith("1 new failure, 1 fixed,")
     fixed = table_rows(page, "diff-table-fixed")
     assert [r[0] for r in fixed[1:]] == ["ReLU"]
     assert fixed[1][6].startswith("failed") and fixed[1][7].startswith("passed")
@@ -352,7 +287,8 @@ def test_previous_may_be_a_directory(results, tmp_path: Path) -> None:
 
 def test_no_diff_without_previous(results, tmp_path: Path) -> None:
     page = read(build_report([results.shard1], tmp_path / "h"))
-    assert "No previous results given" in page
+    assert texts(page, "p", id="no-previous")[0].startswith("No previous run to compare with")
+    assert 'id="changes-counts"' not in page and 'class="diff"' not in page
 
 
 # -- escaping and self-containment -------------------------------------------------------------------------
