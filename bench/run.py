@@ -109,6 +109,21 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "UpSampling2D[bicubic]": ({"size": 2, "interpolation": "bicubic"}, (32, 28, 28, 32),
                               lambda l: (lambda x: F.interpolate(x.movedim(-1, 1), scale_factor=2, mode="bicubic")
                                          .movedim(1, -1))),
+    # Advanced activations.  LeakyReLU's plain op takes the slope Keras stores (0.3 as a float32 op
+    # attribute); PReLU's is torch's channel-wise F.prelu on the channels-first view (its gradient at
+    # 0 is alpha where Keras's relu(x) - alpha * relu(-x) gives 0, which ours keeps); ReLU with every
+    # option against the one where of its textbook formula.
+    "LeakyReLU": ({}, (64, 1024), lambda l: (lambda x: F.leaky_relu(x, 0.3))),
+    "PReLU": ({"shared_axes": [1, 2]}, (32, 28, 28, 32),
+              lambda l: (lambda x, a=l.alpha: F.prelu(x.movedim(-1, 1), a.reshape(-1)).movedim(1, -1))),
+    "ELU": ({"alpha": 0.5}, (64, 1024), lambda l: (lambda x: F.elu(x, 0.5))),
+    "ThresholdedReLU": ({"theta": 0.5}, (64, 1024), lambda l: (lambda x: F.threshold(x, 0.5, 0.0))),
+    "Softmax": ({}, (64, 1024), lambda l: (lambda x: torch.softmax(x, dim=-1))),
+    "Softmax[axes]": ({"axis": [1, 2]}, (32, 64, 64),
+                      lambda l: (lambda x: torch.exp(x - torch.logsumexp(x, dim=(1, 2), keepdim=True)))),
+    "ReLU": ({"max_value": 6.0}, (64, 1024), lambda l: (lambda x: F.relu6(x))),
+    "ReLU[threshold]": ({"max_value": 4.0, "negative_slope": 0.1, "threshold": 0.5}, (64, 1024),
+                        lambda l: (lambda x: torch.where(x > 0.5, x.clamp(max=4.0), 0.1 * (x - 0.5)))),
     # Mixed precision: float32 weights cast to the compute dtype on every call, a float32 input cast
     # too -- the plain reference pays the same casts, so the ratio measures the base layer's policy code.
     "Dense[mixed_float16]": ({"units": 256, "activation": "relu", "dtype": "mixed_float16"}, (64, 512),

@@ -14,7 +14,8 @@ from .base import Layer, iter_layers
 from .flavor import use_flavor
 
 #: The family modules of keraspec.impl, one per layer family of the spec.
-FAMILY_MODULES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected")
+FAMILY_MODULES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected",
+                  "advanced_activations")
 
 _registry: dict[str, type[Layer]] = {}
 for _module_name in FAMILY_MODULES:

@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 #: The family modules, one per spec family (``keraspec layers``).
-FAMILIES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected")
+FAMILIES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected",
+            "advanced_activations")
 #: The sets: ``fast`` runs in ``make test`` (CI profile), ``dev`` is ``make mutants`` (dev profile).
 SETS = ("fast", "dev")
 
