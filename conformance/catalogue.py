@@ -49,6 +49,22 @@ CHECK_DTYPES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The checks that also run on special input values (``strategies.INPUT_VALUES``), with the reason:
+#: ties wherever values or gradients are compared (which of equal maxima a max-like layer sends its
+#: gradient to shows only in ties); edge values (NaN, infinities, zeros, extremes) where outputs are
+#: compared, not gradients: a gradient sums many near-overflow terms, which overflow or not depending
+#: on the order of summation, and no two correct implementations need agree on that order.
+INPUT_VALUE_CHECKS: dict[str, tuple[str, ...]] = {
+    "ties": ("forward", "forward_training", "gradients", "training_step", "masks"),
+    "edge": ("forward", "forward_training", "masks"),
+}
+
+
+def input_values_for(check: str) -> tuple[str, ...]:
+    """The special kinds of input values ``check`` runs on besides normal ones."""
+    return tuple(kind for kind, checks in INPUT_VALUE_CHECKS.items() if check in checks)
+
+
 def check_sort_key(check: str) -> tuple[int, str]:
     """Report order: the catalogue's, then unknown checks alphabetically."""
     order = list(CHECKS)

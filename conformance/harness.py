@@ -21,7 +21,7 @@ import torch
 from keraspec.spec import LayerSpec, Stochastic, compute_dtype
 
 from . import oracle as oracles
-from .catalogue import CHECKS
+from .catalogue import CHECKS, INPUT_VALUE_CHECKS
 from .strategies import Case, make_inputs, make_mask, probe_inputs, unknown_shapes
 from .tolerance import Comparison, Tolerance, compare, magnitude_scale, tolerance
 
@@ -113,6 +113,9 @@ class Measurement:
     max_rel_err: float = 0.0
     tolerance: Tolerance | None = None
     notes: list[str] = field(default_factory=list)
+    #: How many z statistics a statistical check tested (each a false alarm with probability
+    #: stats.FALSE_ALARM_PER_STATISTIC on a correct implementation), for the report's false-alarm rate.
+    statistics: int = 0
 
     def add(self, c: Comparison) -> None:
         self.max_abs_err = max(self.max_abs_err, c.max_abs_err)
@@ -170,9 +173,13 @@ def oracle_run(target: Target, case: Case, training: bool, with_mask: bool = Fal
     mask = make_mask(target.spec, case) if with_mask else None
     # The inference run also calls the built layer on the probe inputs (the input_errors check), and
     # the run the gradients check uses takes the training step.
-    probes = [x for _, x in probe_inputs(target.spec, case)] if not (training or with_mask) else []
-    step = not with_mask and training == gradient_training(target.spec, case)
-    unknown = unknown_shapes(target.spec, case) if not (training or with_mask) else None
+    # A case of special input values runs only the checks that look at values (INPUT_VALUE_CHECKS):
+    # the oracle skips what no other check of it reads.
+    checks = CHECKS if case.values == "normal" else INPUT_VALUE_CHECKS[case.values]
+    plain = not (training or with_mask)
+    probes = [x for _, x in probe_inputs(target.spec, case)] if plain and "input_errors" in checks else []
+    step = not with_mask and training == gradient_training(target.spec, case) and "training_step" in checks
+    unknown = unknown_shapes(target.spec, case) if plain and "shapes" in checks else None
     run = adapter.run(target.spec, case.config, inputs, case.dtype, training, weight_seed=case.seed + 1,
                       cotangent_seed=case.seed + 2, input_mask=mask, probes=probes, step=step, unknown_shapes=unknown)
     _ORACLE_CACHE[key] = run
@@ -288,10 +295,7 @@ def _tol(target: Target, case: Case, gradient: bool = False, quantity: str = "ou
     precision the oracle really computes in (the compute dtype of a mixed policy; float32 where the
     spec says the oracle computes a float64 layer in float32)."""
     spec = target.spec
-    length = 1
-    if spec.reduction_length is not None:
-        env = spec.env(spec.normalize(case.config), [(None, *s[1:]) for s in case.input_shapes])
-        length = int(spec.reduction_length(env) or 1)
+    length = spec.reduction_terms(case.config, case.input_shapes)
     op_class = spec.op_class
     if gradient and op_class == "exact":
         op_class = "elementwise"  # the cotangent product is a float sum even for pure data movement
@@ -505,6 +509,7 @@ def check_initial_weights(target: Target, case: Case) -> Measurement:
             continue
         ours = Moments.of(np.stack([d[i] for d in draws]))
         z = compare_moments(ours, Moments(**t["moments"]))
+        m.statistics += len(z)
         bad = {k: v for k, v in z.items() if not abs(v) <= Z_BOUND}
         if bad:
             problems.append(f"initial {name}: ours mean {ours.mean:.4g}, std {ours.var ** 0.5:.4g} over {ours.n} values; "
@@ -715,7 +720,7 @@ def _stochastic_setup(spec: LayerSpec, case: Case) -> tuple[dict[str, Any], np.n
 
 
 def _stochastic_problems(sto: Stochastic, env: Mapping[str, Any], x: np.ndarray, y: np.ndarray, broadcast: list[int],
-                         tol: Tolerance, who: str) -> list[str]:
+                         tol: Tolerance, who: str, m: Measurement) -> list[str]:
     problems: list[str] = []
     # One entry per independent draw: index 0 along every broadcast axis.
     first = tuple(slice(0, 1) if a in broadcast else slice(None) for a in range(x.ndim))
@@ -726,6 +731,7 @@ def _stochastic_problems(sto: Stochastic, env: Mapping[str, Any], x: np.ndarray,
         dropped = np.abs(y - dropped_value) <= tol.atol + tol.rtol * np.abs(dropped_value)
         draws = dropped[first]
         z = _z_rate(int(draws.sum()), draws.size, rate)
+        m.statistics += 1
         if abs(z) > Z_BOUND:
             problems.append(f"{who}: dropped fraction {draws.mean():.4f} over {draws.size} draws, rate {rate} (z={z:.1f})")
         c = compare(np.where(dropped, kept, y), kept, tol, f"{who}: kept values ({sto.kept.source})")
@@ -740,6 +746,7 @@ def _stochastic_problems(sto: Stochastic, env: Mapping[str, Any], x: np.ndarray,
         n = noise.size
         z_mean = (noise.mean() - mean) / (sigma / math.sqrt(n)) if sigma > 0 else 0.0
         z_var = (noise.var(ddof=1) / sigma**2 - 1) / math.sqrt(2 / (n - 1)) if sigma > 0 else 0.0
+        m.statistics += 2 if sigma > 0 else 0
         if abs(z_mean) > Z_BOUND or abs(z_var) > Z_BOUND:
             problems.append(f"{who}: noise mean {noise.mean():.4g} (want {mean:.4g}), std {noise.std():.4g} (want {sigma:.4g}) "
                             f"over {n} draws (z={z_mean:.1f}, {z_var:.1f})")
@@ -764,11 +771,11 @@ def check_stochastic(target: Target, case: Case) -> Measurement:
         y = layer(xt, training=True).cpu().double().numpy()
     tol = tolerance(case.dtype, target.device, "elementwise")
     x64 = x.astype(np.float64)
-    problems = _stochastic_problems(sto, env, x64, y, broadcast, tol, "ours")
+    problems = _stochastic_problems(sto, env, x64, y, broadcast, tol, "ours", m)
     if not replaying():
         y_oracle = oracles.get(target.oracle).sample(spec, config, x, case.dtype, training=True).astype(np.float64)
         problems += [p + " (a spec bug?)" for p in _stochastic_problems(sto, env, x64, y_oracle, broadcast, tol,
-                                                                       f"oracle {target.oracle}")]
+                                                                       f"oracle {target.oracle}", m)]
     if sto.seed is not None:
         with torch.no_grad():
             a = construct_ours(target, {**config, sto.seed: 1234}).to(device)(xt, training=True)

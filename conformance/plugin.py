@@ -11,14 +11,18 @@ Test functions ask for one of these fixtures and are parametrised from the spec:
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
+import io
 import os
+import re
 import shlex
 import sys
+import time
 import uuid
 import zlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -31,7 +35,8 @@ from keraspec.spec import DTYPE_POLICIES, ORACLE_PACKAGES, ORACLES
 from . import registry
 from .catalogue import CHECK_DTYPES, CHECKS
 from .harness import DEFAULT_FLAVOR, DEFAULT_IMPL, ImplUnderTest, Measurement, NotImplementedLayer, Target, applicable_checks
-from .results import CaseRecord, ResultsWriter
+from .results import DEVICES, PROGRESS_CHOICES, CaseRecord, ResultsWriter, folder_problem
+from .stats import FALSE_ALARM_PER_STATISTIC
 from .strategies import Case, rules
 _COMMON = dict(deadline=None, database=None, derandomize=False, print_blob=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
@@ -62,6 +67,86 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--xfails-file", action="append", default=None,
                     help="a known-mismatch file of the implementation under test (same format as "
                          "keraspec/conformance/known_mismatches.yaml); its entries apply to that implementation only")
+    group.addoption("--progress", choices=PROGRESS_CHOICES, default="auto",
+                    help="cases done, of the total, and the time left, on stderr: in place on a terminal, otherwise a "
+                         "plain line each tenth of the run or minute (none in its first 30 s); auto: on unless the CI "
+                         "environment variable is set (and not 'false' or '0')")
+
+
+# -- option values -------------------------------------------------------------------------------
+class OptionError(ValueError):
+    """A plugin option with a value it cannot take: one line naming the option, the value and the rule."""
+
+
+#: The plugin options whose values check_options judges (the dest names of pytest_addoption's options).
+CHECKED_OPTIONS = ("oracle", "device", "dtype", "layers", "families", "checks", "shard", "examples", "results")
+
+
+def check_options(values: Mapping[str, Any]) -> None:
+    """Raise OptionError for the first option in ``values`` (dest -> value, as parsed) with a value
+    the suite cannot run: unknown names (each option's list of names is given), a malformed shard,
+    a non-positive example count, a results folder that cannot be written.  Run before collection,
+    so a typo fails at once instead of selecting nothing or failing every test."""
+    def one_of(option: str, given: Sequence[str] | None, known: Sequence[str]) -> None:
+        for value in given or ():
+            if value not in known:
+                raise OptionError(f"--{option} {value!r} is not one of {', '.join(known)}")
+
+    one_of("oracle", values.get("oracle"), ORACLES)
+    one_of("device", values.get("device"), DEVICES)
+    one_of("dtype", values.get("dtype"), DTYPE_POLICIES)
+    for option in ("layers", "families", "checks"):
+        text = values.get(option)
+        if text is not None and not _csv(text):
+            raise OptionError(f"--{option} {text!r} names nothing; give comma-separated names, or leave the option out for all")
+    for name in _csv(values.get("layers")) or ():
+        try:
+            spec_module.lookup(name)
+        except spec_module.UnknownLayerError as exc:
+            raise OptionError(f"--layers: {exc}") from None
+    one_of("families", _csv(values.get("families")), spec_module.families())
+    one_of("checks", _csv(values.get("checks")), list(CHECKS))
+    shard = values.get("shard")
+    if shard is not None:
+        match = re.fullmatch(r"(\d+)/(\d+)", shard)
+        if match is None or not 1 <= int(match[1]) <= int(match[2]):
+            raise OptionError(f"--shard {shard!r}: expected i/n with 1 <= i <= n, e.g. 1/4")
+    examples = values.get("examples")
+    if examples is not None and examples < 1:
+        raise OptionError(f"--examples {examples}: expected an int >= 1")
+    results = values.get("results")
+    if results is not None and (problem := folder_problem(results)) is not None:
+        raise OptionError(f"--results {results}: {problem}")
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would print usage and exit
+        raise OptionError(message)
+
+
+class _OptionReader:
+    """Stands in for pytest's parser in pytest_addoption, so a command that runs pytest (keraspec
+    replay) reads and checks the plugin's options from its arguments before starting pytest, from
+    the one declaration of them."""
+
+    def __init__(self) -> None:
+        self.parser = _RaisingParser(add_help=False, allow_abbrev=False)
+
+    def getgroup(self, *args: Any, **kwargs: Any) -> _OptionReader:
+        return self
+
+    def addoption(self, *names: str, **kwargs: Any) -> None:
+        self.parser.add_argument(*names, **kwargs)
+
+
+def read_options(argv: Sequence[str]) -> argparse.Namespace:
+    """This plugin's options in a pytest command line (other arguments ignored), checked by
+    check_options; OptionError for a value argparse or check_options refuses."""
+    reader = _OptionReader()
+    pytest_addoption(reader)  # type: ignore[arg-type]
+    namespace, _ = reader.parser.parse_known_args(list(argv))
+    check_options(vars(namespace))
+    return namespace
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -72,12 +157,17 @@ def _csv(value: str | None) -> list[str] | None:
 class _State:
     def __init__(self, config: pytest.Config):
         self.config = config
+        try:
+            check_options({name: config.getoption(name) for name in CHECKED_OPTIONS})
+        except OptionError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.impl_name = config.getoption("impl") or os.environ.get("KERASPEC_IMPL") or DEFAULT_IMPL
         self._impl: ImplUnderTest | None = None
         self.oracles = config.getoption("oracle") or list(ORACLES)
         self.devices = config.getoption("device") or _default_devices()
         self.dtypes = config.getoption("dtype") or list(DTYPE_POLICIES)
-        self.layers = _csv(config.getoption("layers"))
+        layers = _csv(config.getoption("layers"))  # aliases name their layer (check_options knows them all)
+        self.layers = [spec_module.lookup(name).name for name in layers] if layers else None
         self.families = _csv(config.getoption("families"))
         self.checks = _csv(config.getoption("checks"))
         self.examples = config.getoption("examples")
@@ -94,10 +184,15 @@ class _State:
         self.corpus = None
         corpus_path = config.getoption("corpus")
         if corpus_path:
-            from .corpus import DEFAULT_CORPUS, Corpus
+            from .corpus import DEFAULT_CORPUS, Corpus, CorpusError
             from .harness import use_corpus
 
-            self.corpus = Corpus(DEFAULT_CORPUS if corpus_path == "default" else corpus_path)
+            try:
+                self.corpus = Corpus(DEFAULT_CORPUS if corpus_path == "default" else corpus_path)
+                if not hasattr(config, "workerinput"):  # the controller checks the arrays once for all workers
+                    self.corpus.check_arrays()
+            except CorpusError as exc:
+                raise pytest.UsageError(f"--corpus {corpus_path}: {exc}") from None
             use_corpus(self.corpus)
 
     @property
@@ -293,6 +388,7 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
             worst.max_rel_err = max(worst.max_rel_err, m.max_rel_err)
             worst.tolerance = m.tolerance or worst.tolerance
             worst.notes.extend(n for n in m.notes if n not in worst.notes and len(worst.notes) < MAX_NOTES)
+            worst.statistics += m.statistics
 
     if isinstance(strategy, list):  # replay: the recorded cases, each once, in order
         def prop() -> None:
@@ -334,18 +430,22 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
 def run_target_check(request: pytest.FixtureRequest, target: Target, check: str) -> None:
     """Run one spec-applicable check of ``target`` on drawn cases."""
     from .harness import CHECK_FUNCTIONS
-    from .strategies import cases, covered_values, covering_cases
+    from .catalogue import input_values_for
+    from .strategies import cases, covered_values, covering_cases, input_value_cases
 
     st_ = state(request.config)
     def comparable(case: Case) -> bool:  # not behind a limit of the oracle on this check (spec oracle_limits)
         return target.spec.oracle_limit(case.config, target.oracle, check, target.dtype) is None
 
+    value_kinds = input_values_for(check)
     explicit: list[Case] = []
     if st_.corpus is not None:
-        source: Any = [c for c in st_.corpus.cases(target.spec.name, target.oracle, target.dtype) if comparable(c)]
+        source: Any = [c for c in st_.corpus.cases(target.spec.name, target.oracle, target.dtype)
+                       if comparable(c) and (c.values == "normal" or c.values in value_kinds)]
     else:
         source = cases(target.spec, target.oracle, target.dtype).filter(comparable)
-        explicit = [c for c in covering_cases(target.spec, target.oracle, target.dtype) if comparable(c)]
+        explicit = [c for c in covering_cases(target.spec, target.oracle, target.dtype)
+                    + input_value_cases(target.spec, target.oracle, target.dtype, value_kinds) if comparable(c)]
     run_property(request, source, lambda case: CHECK_FUNCTIONS[check](target, case), Case.describe,
                  target_scope(request, target, check), explicit=explicit,
                  coverage=lambda ran: _coverage(target, check, ran))
@@ -381,7 +481,7 @@ def _registry_match(st_: _State, scope: dict[str, Any], example: Any, predicate_
         if predicate_free_only and entry.when is not None:
             continue
         if isinstance(example, Case) and not entry.matches_case(example.config, example.input_shapes, example.dtype,
-                                                                example.magnitude):
+                                                                example.magnitude, example.values):
             continue
         entry.matched.append(scope.get("test_id", ""))
         return entry
@@ -457,7 +557,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         example=info.get("example") if status != "passed" else None,
         seed=str(_stable_seed(item.callspec.id)) if hasattr(item, "callspec") else None,
         repro=_repro(item, st_), duration_s=round(report.duration, 3), xfail_entry=info.get("xfail_entry"),
-        extra={**({"notes": m.notes} if m.notes else {}), **({"coverage": info["coverage"]} if "coverage" in info else {})},
+        extra={**({"notes": m.notes} if m.notes else {}), **({"coverage": info["coverage"]} if "coverage" in info else {}),
+               # A statistical check's chance of failing a correct implementation (union bound).
+               **({"false_alarm_rate": m.statistics * FALSE_ALARM_PER_STATISTIC} if m.statistics else {})},
     ))
 
 
@@ -516,3 +618,288 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if st_.writer is not None:
         terminalreporter.write_line(f"keraspec: results written to {st_.writer.path}")
 
+
+# -- progress ------------------------------------------------------------------------------------
+#: Values of CI that do not mean "in CI" (unset counts as "").
+_NOT_CI = ("", "false", "0")
+#: Not a terminal: a plain line each time another 1/PROGRESS_LINE_STEPS of the cases is done, or
+#: when PROGRESS_LINE_S seconds have passed without one; none in a run's first PROGRESS_QUIET_S, so
+#: short runs stay quiet.
+PROGRESS_LINE_STEPS = 10
+PROGRESS_LINE_S = 60.0
+PROGRESS_QUIET_S = 30.0
+#: Room a status needs after pytest's dots on the same terminal line; with less it waits for the next line.
+_MIN_ROOM = 24
+_CLEAR_TO_EOL = "\x1b[K"
+_SAVE_CURSOR, _RESTORE_CURSOR = "\x1b7", "\x1b8"
+
+
+def in_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the CI environment variable marks a CI run (set, and not empty, "false" or "0")."""
+    return environ.get("CI", "").strip().lower() not in _NOT_CI
+
+
+def progress_mode(choice: str, stream: IO[str], environ: Mapping[str, str] = os.environ) -> str:
+    """How progress is shown on ``stream``: "off"; "inplace" (a terminal: one line rewritten) or
+    "lines" (anything else: occasional plain lines).  ``choice`` is the --progress value."""
+    if choice == "off" or (choice == "auto" and in_ci(environ)):
+        return "off"
+    try:
+        return "inplace" if stream.isatty() else "lines"
+    except (AttributeError, ValueError):  # a closed or fake stream
+        return "lines"
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as 45s, 3m05s or 1h02m."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Progress:
+    """Units (test cases, recorded groups) done out of a total, failures, and the time left
+    estimated from the average rate so far: the suite's cases are ordered by layer, not by cost, so
+    a longer window predicts better than a recent one."""
+
+    def __init__(self, noun: str = "cases", clock: Callable[[], float] = time.monotonic):
+        self.noun = noun
+        self.clock = clock
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self.started: float | None = None
+
+    def start(self, total: int) -> None:
+        """The total is known; the clock starts (again only if it has not)."""
+        self.total = max(self.total, total)
+        if self.started is None:
+            self.started = self.clock()
+
+    def advance(self, failed: bool = False) -> None:
+        if self.started is None:
+            self.started = self.clock()
+        self.done += 1
+        self.failed += int(failed)
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started is None else self.clock() - self.started
+
+    def remaining_s(self) -> float | None:
+        """Seconds left at the rate so far; None before anything is done or without a total."""
+        if self.done == 0 or self.total <= 0:
+            return None
+        return self.elapsed() / self.done * max(0, self.total - self.done)
+
+    def line(self, prefix: str = "keraspec: ") -> str:
+        """E.g. ``keraspec: 412/3671 cases (11%), 3 failed, 4m12s elapsed, about 33m15s left``."""
+        total = str(self.total) if self.total else "?"
+        text = f"{prefix}{self.done}/{total} {self.noun}"
+        if self.total:
+            text += f" ({100 * min(self.done, self.total) // self.total}%)"
+        if self.failed:
+            text += f", {self.failed} failed"
+        text += f", {format_duration(self.elapsed())} elapsed"
+        remaining = self.remaining_s()
+        if self.total and self.done >= self.total:
+            return text
+        return text + (f", about {format_duration(remaining)} left" if remaining is not None else "")
+
+
+class ProgressDisplay:
+    """Shows a Progress on a stream (stderr unless given) in the mode progress_mode chose.
+
+    In place, the status is one line rewritten after a carriage return; when pytest writes its
+    dots to the same terminal, it instead trails the dots on their line (cursor saved and restored),
+    and ``erase`` clears it before pytest writes again, so the two never garble each other."""
+
+    def __init__(self, progress: Progress, mode: str, stream: IO[str] | None = None,
+                 shared_line: Callable[[], tuple[int, int] | None] | None = None,
+                 line_writer: Callable[[str], None] | None = None):
+        self.progress = progress
+        self.mode = mode
+        self._stream = stream
+        #: (column, width) of the line pytest writes on, where that line is on our terminal too.
+        self.shared_line = shared_line
+        #: Writes a plain line where pytest's output and ours reach one file (a log, a pipe): pytest's
+        #: writer, which starts a new line after its dots and keeps count of its columns.
+        self.line_writer = line_writer
+        self._shown = False  # a status is on screen (in place)
+        self._drawn = False  # one has been, this run
+        self._last_line_at: float | None = None
+        self._last_fraction_step = 0
+        self._last_line = ""
+        self.lines_written = 0
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream if self._stream is not None else sys.stderr  # the real one between tests
+
+    def start(self, total: int) -> None:
+        self.progress.start(total)
+        if self.mode == "inplace" and self.shared_line is None:
+            self._draw()  # "0/N" at once; after pytest's dots, only once they have started
+
+    def advance(self, failed: bool = False) -> None:
+        self.progress.advance(failed)
+        self.update()
+
+    def update(self) -> None:
+        if self.mode == "inplace":
+            self._draw()
+        elif self.mode == "lines" and self._line_due():
+            self._write_line()
+
+    def _line_due(self) -> bool:
+        p = self.progress
+        elapsed = p.elapsed()
+        if elapsed < PROGRESS_QUIET_S or (self.line_writer is not None and p.total and p.done >= p.total):
+            return False  # short runs stay quiet; at the end, pytest's own summary follows on the same stream
+        step = p.done * PROGRESS_LINE_STEPS // p.total if p.total > 0 else 0
+        due = step > self._last_fraction_step or elapsed - (self._last_line_at or 0.0) >= PROGRESS_LINE_S
+        if due:
+            self._last_fraction_step, self._last_line_at = step, elapsed
+        return due
+
+    def _draw(self) -> None:
+        shared = self.shared_line() if self.shared_line is not None else None
+        if shared is None:
+            self._write("\r" + self.progress.line() + _CLEAR_TO_EOL)
+            self._shown = self._drawn = True
+            return
+        column, width = shared
+        room = width - column - 2  # a space before; never the last column (the terminal would wrap)
+        if room < _MIN_ROOM:
+            return
+        text = self.progress.line(prefix="")[:room]
+        self._write(_SAVE_CURSOR + " " + text + _CLEAR_TO_EOL + _RESTORE_CURSOR)
+        self._shown = self._drawn = True
+
+    def before_pytest_writes(self) -> None:
+        """pytest is about to write: clear a status that shares its line (one on a line of its own,
+        after a carriage return, stays: clearing it before every test would make it flicker)."""
+        if self.shared_line is not None:
+            self.erase()
+
+    def erase(self) -> None:
+        """Clear an in-place status."""
+        if self._shown:
+            shared = self.shared_line is not None and self.shared_line() is not None
+            self._write(_CLEAR_TO_EOL if shared else "\r" + _CLEAR_TO_EOL)
+            self._shown = False
+
+    def finish(self) -> None:
+        """The run is over: clear the in-place status (pytest's summary follows), or close the
+        occasional lines with a last one."""
+        self.erase()
+        # A last line, unless it would repeat the previous one, or pytest's summary follows on the same stream.
+        if self.mode == "lines" and self.lines_written and self.line_writer is None and self.progress.line() != self._last_line:
+            self._write_line()
+        elif self.mode == "inplace" and self.shared_line is None and self._drawn:
+            self._write(self.progress.line() + "\n")  # the last state stays on screen, on its own line
+
+    def _write_line(self) -> None:
+        self._last_line = self.progress.line()
+        self.lines_written += 1
+        if self.line_writer is not None:
+            self.line_writer(self._last_line)
+        else:
+            self._write(self._last_line + "\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            sys.stdout.flush()  # pytest's dots first, where both streams reach one terminal
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed stream must not fail the run
+            self.mode = "off"
+
+
+class ProgressPlugin:
+    """The progress of a pytest run, registered in the controlling process only (an xdist worker
+    sees its own tests; the controller gets every worker's reports and the collected ids)."""
+
+    def __init__(self, display: ProgressDisplay):
+        self.display = display
+        self._failed: set[str] = set()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if session.items:
+            self.display.start(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        # xdist's controller collects nothing; each worker collects the same (sharded, selected) ids.
+        self.display.start(len(ids))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Any:
+        self.display.before_pytest_writes()  # the terminal reporter may write a file name
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Any:
+        self.display.before_pytest_writes()  # the terminal reporter writes its letter
+        try:
+            return (yield)
+        finally:
+            if report.failed and not hasattr(report, "wasxfail"):
+                self._failed.add(report.nodeid)
+            if report.when == "teardown":  # every test ends with one, whatever happened before
+                self.display.progress.advance(failed=report.nodeid in self._failed)
+                self._failed.discard(report.nodeid)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logfinish(self) -> Any:
+        self.display.before_pytest_writes()  # the reporter may end the line with its percentage
+        try:
+            return (yield)
+        finally:
+            self.display.update()  # once a test, after the reporter's last word on it
+
+    def pytest_sessionfinish(self) -> None:
+        # A plain hook runs inside the terminal reporter's wrapper: before its summary.
+        self.display.finish()
+
+
+_PROGRESS_PLUGIN = "keraspec-progress"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _register_progress(session.config)  # here: the terminal reporter it may share a line with exists
+
+
+def _register_progress(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or config.pluginmanager.has_plugin(_PROGRESS_PLUGIN):
+        return
+    mode = progress_mode(config.getoption("progress"), sys.stderr)
+    if mode == "off":
+        return
+    display = ProgressDisplay(Progress(), mode)
+    writer = getattr(config.pluginmanager.get_plugin("terminalreporter"), "_tw", None)
+    if writer is not None and _stdout_is_stderr():
+        # pytest's output and ours reach one place: share its line, or its writer, so the two
+        # never garble each other.
+        if mode == "inplace":
+            display.shared_line = lambda: (writer.width_of_current_line, writer.fullwidth)
+        else:
+            display.line_writer = lambda text: _own_line(writer, text)
+    config.pluginmanager.register(ProgressPlugin(display), _PROGRESS_PLUGIN)
+
+
+def _stdout_is_stderr() -> bool:
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno()))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # a stream without a file
+        return False
+
+
+def _own_line(writer: Any, text: str) -> None:
+    """``text`` on a line of its own through pytest's terminal writer (after its dots, if any)."""
+    if writer.width_of_current_line:
+        writer.line()
+    writer.line(text)

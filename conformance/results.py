@@ -23,6 +23,31 @@ from typing import IO, Any
 
 #: The statuses a case can end in.
 STATUSES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error", "not_implemented")
+#: The devices a case can run on (``--device``).  Here, not in the harness, so that the command
+#: line can offer them without importing torch.
+DEVICES = ("cpu", "cuda")
+#: The values of --progress (pytest plugin, keraspec record): auto is on unless the CI environment
+#: variable says the run is in CI.  Here for the same reason.
+PROGRESS_CHOICES = ("auto", "on", "off")
+
+
+def folder_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why files cannot be written into the folder ``path``, or None if they can.  A missing folder
+    is fine when the nearest existing folder above it is writable (it is created on first write);
+    checked before a run, so a bad --results or --out fails at once, not at the first case."""
+    folder = Path(path)
+    if folder.exists():
+        if not folder.is_dir():
+            return f"{folder} is a file, not a folder"
+        return None if os.access(folder, os.W_OK | os.X_OK) else f"{folder} is not writable"
+    above = folder.absolute().parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        return f"{folder} cannot be created: {above} is a file, not a folder"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"{folder} cannot be created: {above} is not writable"
+    return None
 
 
 @dataclass

@@ -17,6 +17,9 @@ import numpy as np
 #: |z| above this fails: two-sided p ~ 5.7e-7 per statistic, so a correct implementation fails
 #: about once in a million statistics; three statistics per weight.
 Z_BOUND = 5.0
+#: The probability that one statistic of a correct implementation lands beyond Z_BOUND (two-sided):
+#: a statistical check's false-alarm rate is at most this times the statistics it tests.
+FALSE_ALARM_PER_STATISTIC = math.erfc(Z_BOUND / math.sqrt(2))
 
 
 @dataclass(frozen=True)

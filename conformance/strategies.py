@@ -9,8 +9,9 @@ labelled with the parameter's name so a falsifying example reads like a config.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +20,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from keraspec.spec import Constraint, LayerSpec, OracleLimit, ParamSpec, compute_dtype
+from keraspec.spec import EDGE_VALUES, Constraint, LayerSpec, OracleLimit, ParamSpec, compute_dtype
 from keraspec.spec.expr import compile_expr
 from keraspec.spec.loader import objects as spec_objects
 
@@ -35,6 +36,17 @@ MAGNITUDES: dict[str, tuple[int, ...]] = {
     "float32": (0, -40, 40),
     "float64": (0, -100, 100),
 }
+#: What a case's input elements are (``Case.values``): ``normal`` -- standard normal times
+#: 2**magnitude; ``ties`` -- integers in [-2, 2] times 2**magnitude, so windows and rows hold equal
+#: maxima and where a max-like layer sends its gradient shows; ``edge`` -- normal values with some
+#: elements set to the special values the spec feeds the layer (``numerics.edge_values``: NaN, the
+#: infinities, both zeros, towards overflow and underflow of the compute dtype).
+INPUT_VALUES = ("normal", "ties", "edge")
+#: Compute dtypes from the narrowest range and precision to the widest.
+NARROWEST_FIRST = ("float16", "bfloat16", "float32", "float64")
+#: The share of an ``edge`` input's elements set to a special value (at least one of each value
+#: where the input has room for them).
+EDGE_FRACTION = 1 / 8
 MAX_BATCH = 3
 MAX_DIM = 5
 REPAIR_ROUNDS = 4
@@ -57,6 +69,8 @@ class Case:
     mask_holes: bool = False
     #: Inputs are drawn at unit scale and multiplied by 2**magnitude (exact in every dtype).
     magnitude: int = 0
+    #: What the input elements are: one of INPUT_VALUES.
+    values: str = "normal"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -67,6 +81,8 @@ class Case:
             "seed": self.seed,
             "training": self.training,
             "magnitude": self.magnitude,
+            # Only when special: the keys of ordinary cases (and the corpus recorded with them) stay.
+            **({"values": self.values} if self.values != "normal" else {}),
         }
 
     def key(self) -> str:
@@ -414,7 +430,10 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
     """Input arrays for a case, a pure function of its seed (so a corpus can regenerate them)."""
     rng = np.random.default_rng(case.seed)
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
-    arrays = [(rng.standard_normal(shape) * 2.0**case.magnitude).astype(np_dtype) for shape in case.input_shapes]
+    if case.values == "ties":
+        arrays = [(rng.integers(-2, 3, shape) * 2.0**case.magnitude).astype(np_dtype) for shape in case.input_shapes]
+    else:
+        arrays = [(rng.standard_normal(shape) * 2.0**case.magnitude).astype(np_dtype) for shape in case.input_shapes]
     planted = spec.behaviour.input_values
     if planted is not None:
         # Whole steps (every feature of a position) and single elements set to the config's value.
@@ -422,7 +441,60 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
         for a in arrays:
             a[rng.random(a.shape[:-1]) < planted.step_fraction] = value
             a[rng.random(a.shape) < planted.element_fraction] = value
+    if case.values == "edge":
+        kinds = spec.edge_values
+        # In the narrowest precision an oracle computes this case in: a float64 layer that TF resizes
+        # in float32 is fed float32's extremes, not values that overflow in the oracle's cast.
+        precision = min((spec.oracle_compute_dtype(case.config, oracle, case.dtype) for oracle in spec.oracles),
+                        key=lambda d: NARROWEST_FIRST.index(d), default=compute_dtype(case.dtype))
+        table = edge_value_table(precision, spec.reduction_terms(case.config, case.input_shapes))
+        for a in arrays:
+            flat = a.reshape(-1)  # a view: setting it sets the input
+            n = min(flat.size, max(len(kinds), int(flat.size * EDGE_FRACTION)))
+            where = rng.choice(flat.size, n, replace=False)
+            flat[where] = [table[kinds[i % len(kinds)]] for i in range(n)]
     return arrays
+
+
+#: Factor of headroom below overflow that the largest edge value of a reduction keeps per term, for
+#: weights up to this size.
+EDGE_WEIGHT_HEADROOM = 16
+
+
+def edge_value_table(dtype: str, reduction_terms: int = 1) -> dict[str, float]:
+    """Each of the spec's EDGE_VALUES as a number of ``dtype`` (exact in the float32 or float64 array
+    that carries it to the layer, which casts it to its compute dtype).
+
+    ``max`` is the dtype's largest finite value where an output element is one term; where it sums
+    ``reduction_terms`` terms it is the largest power-of-two fraction of it that cannot overflow the
+    sum however it is ordered (weights up to EDGE_WEIGHT_HEADROOM): whether a sum of several
+    near-overflow terms overflows depends on the order of summation, which is no implementation's
+    contract, while infinity and NaN propagate through a sum in any order alike."""
+    if dtype == "bfloat16":  # float32's exponent range with 8 significant bits; numpy has no bfloat16
+        big, tiny, subnormal = (2.0 - 2.0**-7) * 2.0**127, 2.0**-126, 2.0**-133
+    else:
+        info = np.finfo(dtype)
+        big, tiny, subnormal = float(info.max), float(info.smallest_normal), float(info.smallest_subnormal)
+    if reduction_terms > 1:
+        big /= 2.0 ** math.ceil(math.log2(reduction_terms * EDGE_WEIGHT_HEADROOM))
+    table = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "0": 0.0, "-0": -0.0,
+             "max": big, "-max": -big, "tiny": tiny, "subnormal": subnormal}
+    assert set(table) == set(EDGE_VALUES), "edge_value_table lags keraspec.spec.EDGE_VALUES"
+    return table
+
+
+def input_value_cases(spec: LayerSpec, oracle: str, dtype: str, kinds: tuple[str, ...]) -> tuple[Case, ...]:
+    """The covering cases again with special input values (``kinds`` of INPUT_VALUES): ties on the
+    first one; edge values on each unit-magnitude one, so every choice value (an activation, a
+    padding, a layout) meets NaN, the infinities and the extremes.  Nothing for a spec that feeds the
+    layer no edge value."""
+    covering = [c for c in covering_cases(spec, oracle, dtype) if c.magnitude == 0]
+    out: list[Case] = []
+    if "ties" in kinds and covering:
+        out.append(replace(covering[0], values="ties"))
+    if "edge" in kinds and spec.edge_values:
+        out.extend(replace(c, values="edge") for c in covering)
+    return tuple(out)
 
 
 def unknown_shapes(spec: LayerSpec, case: Case) -> list[tuple[Any, ...]] | None:

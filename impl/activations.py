@@ -200,7 +200,13 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     """
     if x.dtype == torch.float64:
         return 0.5 * x * torch.special.erfc(x * -_SQRT_HALF_FLOAT32)
-    return F.gelu(x)
+    # torch's fused kernel gives NaN at +inf and overflows to inf near the largest finite value,
+    # where TF's 0.5 * x * (1 + erf(x / sqrt 2)) gives x; above _GELU_IDENTITY_FROM that is x exactly.
+    return torch.where(x > _GELU_IDENTITY_FROM, x, F.gelu(x))
+
+
+#: Where GELU equals x in float32 and narrower dtypes: erf(x / sqrt 2) rounds to 1 beyond x = 6.
+_GELU_IDENTITY_FROM = 8.0
 
 
 def silu(x: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,26 @@ from .spatial import (
     torch_pad_arg,
 )
 
-_CONV: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+def _bfloat16_in_float32_on_cpu(conv: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``conv``, computing a bfloat16 convolution on the CPU in float32 and rounding it once.
+
+    torch's CPU bfloat16 convolution lets an inf or NaN input reach outputs whose windows do not
+    hold it (``[1, 2, 3, 4, -inf, 1, 2, 3]`` convolved with ``[1, 1, 1]`` gives NaN at the first
+    window after the 1); the float32 convolution rounded to bfloat16 is the same bits elsewhere
+    (it too accumulates in float32) and propagates as IEEE arithmetic does, as TensorFlow does.
+    Reproduction: bench/repro/torch_bfloat16_conv_nonfinite.py."""
+
+    def run(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *args: Any) -> torch.Tensor:
+        if x.dtype != torch.bfloat16 or x.device.type != "cpu":
+            return conv(x, weight, bias, *args)
+        return conv(x.float(), weight.float(), None if bias is None else bias.float(), *args).to(torch.bfloat16)
+
+    return run
+
+
+_CONV: dict[int, Callable[..., torch.Tensor]] = {
+    rank: _bfloat16_in_float32_on_cpu(fn) for rank, fn in ((1, F.conv1d), (2, F.conv2d), (3, F.conv3d))}
 
 
 class _WindowConv(SpatialLayer):
@@ -303,10 +322,8 @@ class SeparableConv2D(_SeparableConv):
 
 # -- transposed convolution -------------------------------------------------------------------------
 _CONV_TRANSPOSE: dict[int, Callable[..., torch.Tensor]] = {
-    1: F.conv_transpose1d,
-    2: F.conv_transpose2d,
-    3: F.conv_transpose3d,
-}
+    rank: _bfloat16_in_float32_on_cpu(fn)
+    for rank, fn in ((1, F.conv_transpose1d), (2, F.conv_transpose2d), (3, F.conv_transpose3d))}
 
 
 class _ConvTranspose(SpatialLayer):

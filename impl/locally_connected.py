@@ -220,7 +220,13 @@ class _LocallyConnected(SpatialLayer):
         out, f = self._out_spatial, self.filters
         if self.implementation == 2:
             weights = (self.kernel * self._mask).reshape(-1, math.prod(out) * f)
-            y = (inputs.reshape(batch, -1) @ weights).view(batch, *((f, *out) if self._channels_first else (*out, f)))
+            flat = inputs.reshape(batch, -1)
+            if flat.dtype not in _SPARSE_MATMUL_DTYPES or bool(torch.isfinite(flat).all()):
+                y = flat @ weights
+            else:  # tf_keras multiplies by the masked kernel as a sparse matrix (b_is_sparse): an inf
+                # or NaN input is never multiplied by a zero of the kernel, which a dense product would
+                y = torch.sparse.mm(weights.t().to_sparse(), flat.t()).t()
+            y = y.reshape(batch, *((f, *out) if self._channels_first else (*out, f)))
         else:
             x = self._to_channels_first(inputs)
             if self.padding == "same":
@@ -248,6 +254,11 @@ class _LocallyConnected(SpatialLayer):
         out = self._out_sizes(self._spatial(shape))
         window = f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}"
         return self._windowed_output_shape(shape, out, self.filters, window)
+
+
+#: The dtypes TensorFlow's sparse matmul (SparseMatMul) exists for; tf_keras's ``b_is_sparse`` falls
+#: back to a dense product in the others.
+_SPARSE_MATMUL_DTYPES = (torch.float32, torch.bfloat16)
 
 
 class LocallyConnected1D(_LocallyConnected):

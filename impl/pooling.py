@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import InputSpec, Shape
+from .flavor import get_flavor
 from .spatial import SpatialLayer, conv_output_length, is_symmetric, same_paddings, torch_pad_arg, window_counts
 
 _MAX_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -87,10 +88,21 @@ class _MaxPooling(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
     def _pool(self, x: torch.Tensor, padding: int | tuple[int, ...]) -> torch.Tensor:
-        return _MAX_POOL[self.rank](x, self.pool_size, self.strides, padding)
+        return _MAX_POOL[self.rank](_as_tf_window_max_input(x), self.pool_size, self.strides, padding)
 
     def _pool_padded(self, x: torch.Tensor, pads: list[tuple[int, int]]) -> torch.Tensor:
-        return _MAX_POOL[self.rank](F.pad(x, torch_pad_arg(pads), value=-math.inf), self.pool_size, self.strides)
+        x = F.pad(_as_tf_window_max_input(x), torch_pad_arg(pads), value=-math.inf)
+        return _MAX_POOL[self.rank](x, self.pool_size, self.strides)
+
+
+def _as_tf_window_max_input(x: torch.Tensor) -> torch.Tensor:
+    """The input as TensorFlow's MaxPool sees it.  Its windows start at the dtype's lowest finite
+    value and take an element only when it is greater, so NaN is skipped and a window of nothing but
+    NaN and -inf gives the lowest finite value; torch's max pooling propagates NaN and keeps -inf.
+    Mapping NaN and -inf to the lowest finite value first gives TF's result exactly, and the gradient
+    still reaches a window's finite maximum."""
+    lowest = torch.finfo(x.dtype).min
+    return torch.nan_to_num(x, nan=lowest, posinf=math.inf, neginf=lowest)
 
 
 class _AveragePooling(_Pooling):
@@ -195,11 +207,18 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
     rank = 1
     supports_masking = True
 
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any) -> None:
+        super().__init__(data_format, keepdims, **kwargs)
+        self._flavor = get_flavor()  # the oracle whose masked mean this layer computes, fixed at construction
+
     def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return self._reduce(inputs)
         keep = mask.to(torch.bool).unsqueeze(1 if self._channels_first else 2)
-        total = torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
+        if self._flavor == "tf_keras":  # tf_keras multiplies by the mask: NaN or inf at a masked step reaches the mean
+            total = inputs * keep.to(inputs.dtype)
+        else:  # Keras 3 selects: a masked step contributes nothing, whatever it holds
+            total = torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
         axis = self._spatial_axes
         return total.sum(dim=axis, keepdim=self.keepdims) / keep.to(inputs.dtype).sum(dim=axis, keepdim=self.keepdims)
 

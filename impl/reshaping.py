@@ -230,6 +230,13 @@ class UpSampling2D(_UpSampling):
                 f"UpSampling2D '{self.name}': interpolation={method!r} is not one of Keras 3's resize methods "
                 f"{INTERPOLATIONS[self._flavor]} (tf_keras has it) [parameter(s): interpolation]"
             )
+        if inputs.dtype in (torch.float16, torch.bfloat16):
+            # TF's resize kernels compute a half-precision image in float32 and return float32, which
+            # Keras casts back: one rounding at the end, and no overflow of float16's range in between.
+            return self._resample(inputs.float(), method).to(inputs.dtype)
+        return self._resample(inputs, method)
+
+    def _resample(self, inputs: torch.Tensor, method: str) -> torch.Tensor:
         rows, cols = self._spatial_axes
         row_factor, col_factor = self._factors
         if method == "bilinear":

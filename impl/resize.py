@@ -101,6 +101,10 @@ class _Taps:
     index: np.ndarray  # (out, k) int64
     weight: np.ndarray  # (out, k) float32
     cell: np.float32 = _F32(1.0)  # area: the input cells per output cell (TF's scale) on this axis
+    #: (out, k) bool: the taps the oracle's sum has; the others (beyond the axis, where TF's loop
+    #: stops) contribute nothing even when the clamped cell is inf or NaN.  None: every tap (TF's
+    #: ResizeBicubic multiplies its clamped out-of-axis taps by their zero weight).
+    present: np.ndarray | None = None
 
     def matrix(self, size: int) -> np.ndarray:
         """The dense (out, in) resampling matrix (for inspection and tests)."""
@@ -230,7 +234,9 @@ def _scale_and_translate_taps(size: int, factor: int, method: str) -> _Taps:
     inside = index < end[:, None]
     position = (index.astype(_F32) + _F32(0.5)) - sample[:, None]
     weight = np.where(inside, kernel(np.abs(position)), _F32(0.0)).astype(_F32)
-    return _Taps(np.minimum(index, size - 1), _normalise(weight, zero_if_tiny=True))
+    # TF sums a fixed-length span clipped to the axis: its taps past the kernel's support (weight 0)
+    # are in the sum (inf * 0 gives NaN), those past the end of the axis are not.
+    return _Taps(np.minimum(index, size - 1), _normalise(weight, zero_if_tiny=True), present=index < size)
 
 
 def _area_taps(size: int, factor: int) -> _Taps:
@@ -268,23 +274,29 @@ def _resize_taps(size: int, factor: int, method: str) -> _Taps:
 
 @functools.lru_cache(maxsize=256)
 def _device_taps(size: int, factor: int, method: str, dtype: torch.dtype,
-                 device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:
-    """The taps of one axis as per-tap index and weight tensors on ``device`` in ``dtype``."""
+                 device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor | None], float]:
+    """The taps of one axis as per-tap index and weight tensors on ``device`` in ``dtype``, and per
+    tap the mask of outputs whose sum lacks it (None where every output's sum has it)."""
     taps = _resize_taps(size, factor, method)
     index = torch.as_tensor(np.ascontiguousarray(taps.index.T), device=device)
     weight = torch.as_tensor(np.ascontiguousarray(taps.weight.T), device=device).to(dtype)
-    return list(index.unbind(0)), list(weight.unbind(0)), float(taps.cell)
+    absent: list[torch.Tensor | None] = [None] * index.shape[0]
+    if taps.present is not None:
+        absent = [None if column.all() else torch.as_tensor(~column, device=device) for column in taps.present.T]
+    return list(index.unbind(0)), list(weight.unbind(0)), absent, float(taps.cell)
 
 
 def resample_axis(x: torch.Tensor, axis: int, factor: int, method: str) -> tuple[torch.Tensor, float]:
     """``x`` resampled along ``axis``: the taps summed in index order, one product and one sum
     each (no fused multiply-add), as TF accumulates.  Returns the axis's area cell too."""
-    indices, weights, cell = _device_taps(x.shape[axis], factor, method, x.dtype, x.device)
+    indices, weights, absent, cell = _device_taps(x.shape[axis], factor, method, x.dtype, x.device)
     shape = [1] * x.dim()
     shape[axis] = -1
     out: torch.Tensor | None = None
-    for index, weight in zip(indices, weights):
+    for index, weight, missing in zip(indices, weights, absent):
         term = x.index_select(axis, index) * weight.reshape(shape)
+        if missing is not None:
+            term = term.masked_fill(missing.reshape(shape), 0.0)
         out = term if out is None else out + term
     assert out is not None
     return out, cell

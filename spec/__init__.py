@@ -14,6 +14,7 @@ from .loader import SpecFileError, load_all
 from .model import (
     BASE_LAYER_ARGUMENTS,
     DTYPE_POLICIES,
+    EDGE_VALUES,
     FLOAT_DTYPES,
     MIXED_POLICIES,
     ORACLE_PACKAGES,
@@ -34,6 +35,7 @@ from .model import (
 __all__ = [
     "BASE_LAYER_ARGUMENTS",
     "DTYPE_POLICIES",
+    "EDGE_VALUES",
     "FLOAT_DTYPES",
     "MIXED_POLICIES",
     "ORACLE_PACKAGES",

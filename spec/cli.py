@@ -12,6 +12,10 @@ function ``register(subparsers)`` that adds its subparser and sets ``func`` (cal
 arguments, returns the exit status) and, to receive arguments it does not declare as
 ``args.extra``, ``passes_through=True``.  Only the entry point of the command being run is loaded
 (all of them for ``--help`` or an unknown command).
+
+Bad input is one line on stderr naming the option, value or file and the rule it breaks, and exit
+status 2 (EXIT_BAD_INPUT), never a traceback: argparse's errors come out as one line, and a
+command's ``func`` raises :class:`BadInput` (printed as ``keraspec COMMAND: ...``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,41 @@ import json
 import sys
 import textwrap
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, NoReturn
 
-from . import SpecConfigError, SpecTypeError, UnknownLayerError, families, layers, lookup
+from . import ExprError, SpecConfigError, SpecTypeError, UnknownLayerError, families, layers, lookup
 from .model import LayerSpec
+
+#: Exit status for input the command cannot read or act on (argparse's own): malformed JSON or
+#: shapes, unknown names, missing files.  1 is kept for an answer that is "no" (a config the spec
+#: rejects, a command that could not be loaded), 0 for success.
+EXIT_BAD_INPUT = 2
+#: How much of an offending value an error message quotes (a pasted config can be long).
+_QUOTE_LIMIT = 80
+
+
+class BadInput(Exception):
+    """Input a command cannot act on.  ``main`` prints it as one line, ``keraspec COMMAND: ...``, and
+    exits with EXIT_BAD_INPUT; the message names the option, the value and the rule it breaks.
+    Plugged-in commands raise it too (see the module docstring)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line naming the command (argparse prints the usage
+    first, which for a command with many options wraps over several lines)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {one_line(message)} (see '{self.prog} --help')\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks folded, so an error message stays one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def quoted(value: str) -> str:
+    """``value`` quoted for an error message, shortened when long."""
+    return repr(value if len(value) <= _QUOTE_LIMIT else value[:_QUOTE_LIMIT] + "...")
 
 
 def _fmt(value: Any) -> str:
@@ -93,11 +128,70 @@ def describe(s: LayerSpec) -> str:
     return "\n".join(parts)
 
 
-def _parse_shape(text: str) -> Any:
-    value = ast.literal_eval(text)
-    if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
-        return [tuple(v) for v in value]
+_SHAPE_HELP = ("a tuple of sizes with the batch axis, None for unknown, e.g. '(None, 10, 4)' "
+               "(a list of them for several inputs)")
+_CONFIG_HELP = 'a JSON object of constructor arguments, e.g. \'{"units": 8}\''
+#: JSON's names for what json.loads returns, for messages.
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def parse_config(text: str, option: str = "--config") -> dict[str, Any]:
+    """A layer config from JSON text; BadInput naming ``option`` unless it is a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{option} {quoted(text)} is not valid JSON ({exc.msg}: character {exc.pos}); "
+                       f"expected {_CONFIG_HELP}") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{option} {quoted(text)} is a JSON {_JSON_KINDS.get(type(value), 'value')}, not an object; "
+                       f"expected {_CONFIG_HELP}")
+    return value
+
+
+#: What a literal that is not a shape is, for messages.
+_LITERAL_KINDS = {int: "a number", float: "a number", bool: "a boolean", str: "a string", dict: "a dict"}
+
+
+def parse_shape(text: str, option: str = "--input-shape") -> tuple[Any, ...] | list[tuple[Any, ...]]:
+    """An input shape (or a list of them) from Python-literal text; BadInput naming ``option`` unless
+    every entry is a size (an int >= 0) or None and a shape has at least the batch axis."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise BadInput(f"{option} {quoted(text)} is not a shape; expected {_SHAPE_HELP}") from None
+    if isinstance(value, list) and value and all(isinstance(v, (list, tuple)) for v in value):
+        return [_shape(v, text, option) for v in value]
+    if not isinstance(value, (list, tuple)):
+        kind = _LITERAL_KINDS.get(type(value), f"a {type(value).__name__}")
+        raise BadInput(f"{option} {quoted(text)} is {kind}, not a shape; expected {_SHAPE_HELP}")
+    return _shape(value, text, option)
+
+
+def _shape(value: list[Any] | tuple[Any, ...], text: str, option: str) -> tuple[Any, ...]:
+    if not value:
+        raise BadInput(f"{option} {quoted(text)} has no axes; a shape has at least the batch axis, e.g. '(None, 4)'")
+    for dim in value:
+        if not (dim is None or (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0)):
+            raise BadInput(f"{option} {quoted(text)}: {dim!r} is not a size; each axis is an int >= 0, or None for unknown")
     return tuple(value)
+
+
+def _check_inputs(s: LayerSpec, config: dict[str, Any], shape: Any) -> None:
+    """The spec's rules on the number and rank of inputs (validate_input checks the constraints)."""
+    shapes = shape if isinstance(shape, list) else [shape]
+    env = s.env(config, shape)
+    if not s.input.min_count <= len(shapes) <= s.input.max_count:
+        takes = s.input.min_count if s.input.min_count == s.input.max_count else f"{s.input.min_count} to {s.input.max_count}"
+        raise SpecConfigError(s.name, ["input_shape"], "input.count", f"takes {takes} input(s), got {len(shapes)}")
+    for i, one in enumerate(shapes):
+        if s.input.rank is not None:
+            rank = s.input.rank(env)
+            if len(one) != rank:
+                raise SpecConfigError(s.name, ["input_shape"], "input.rank",
+                                      f"input {i} must have rank {rank} (with the batch axis), got {len(one)}: {one}")
+        elif s.input.enforce_min_rank and len(one) < s.input.min_rank:
+            raise SpecConfigError(s.name, ["input_shape"], "input.rank",
+                                  f"input {i} must have rank >= {s.input.min_rank} (with the batch axis), got {len(one)}: {one}")
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
@@ -105,11 +199,13 @@ def _cmd_spec(args: argparse.Namespace) -> int:
     if args.config is None and args.input_shape is None:
         print(describe(s))
         return 0
-    config = json.loads(args.config or "{}")
+    # Malformed input is refused (exit 2) before the spec judges anything (exit 1).
+    config = parse_config(args.config) if args.config is not None else {}
+    shape = parse_shape(args.input_shape) if args.input_shape is not None else None
     try:
         normalized = s.validate(config)
-        if args.input_shape is not None:
-            shape = _parse_shape(args.input_shape)
+        if shape is not None:
+            _check_inputs(s, normalized, shape)
             s.validate_input(config, shape)
             print(f"output shape: {s.output_shape(config, shape)}")
             for name, wshape in s.weight_shapes(config, shape):
@@ -118,14 +214,19 @@ def _cmd_spec(args: argparse.Namespace) -> int:
             print("valid; normalized config:")
             for key, value in normalized.items():
                 print(f"  {key} = {_fmt(value)}")
-    except (SpecConfigError, SpecTypeError) as exc:
-        print(f"invalid: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except (SpecConfigError, SpecTypeError, ExprError) as exc:
+        # The spec's answer, not bad input: the config (or shape) breaks a rule, or a rule of the
+        # spec cannot be evaluated on this shape (ExprError names the expression).
+        print(f"invalid: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     return 0
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
-    for family in families():
+    known = families()
+    if args.family is not None and args.family not in known:
+        raise BadInput(f"--family {quoted(args.family)} is not a family of the spec; the families are {', '.join(known)}")
+    for family in known:
         if args.family and family != args.family:
             continue
         print(f"{family}: {', '.join(layers(family))}")
@@ -175,28 +276,36 @@ def _unavailable(name: str, ep: EntryPoint, reason: str) -> int:
     return 1
 
 
+_SPEC_EPILOG = """exit status: 0 -- the description, or the config (and input shape) is valid and its shapes are printed;
+1 -- the spec rejects the config or input shape: an answer, printed as one 'invalid: ...' line naming the
+rule; 2 -- input that cannot be read: malformed JSON, a config that is not a JSON object, a malformed
+shape, an unknown layer or option (one line naming it)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="keraspec", description="Keras layer spec, implementation and conformance.")
+    """Run the ``keraspec`` command line; returns the exit status (see EXIT_BAD_INPUT)."""
+    parser = _Parser(prog="keraspec", description="Keras layer spec, implementation and conformance.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("spec", help="show a layer's spec, or evaluate it on a config and input shape")
-    p.add_argument("name")
-    p.add_argument("--config", help='JSON config, e.g. \'{"units": 8}\'')
-    p.add_argument("--input-shape", help="input shape with the batch axis, e.g. '(None, 10, 4)'")
+    p = sub.add_parser("spec", help="show a layer's spec, or evaluate it on a config and input shape",
+                       epilog=_SPEC_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", help="Keras class name or alias, e.g. Dense")
+    p.add_argument("--config", help=_CONFIG_HELP)
+    p.add_argument("--input-shape", help=_SHAPE_HELP)
     p.set_defaults(func=_cmd_spec)
     p = sub.add_parser("layers", help="list the layers in the spec")
-    p.add_argument("--family")
+    p.add_argument("--family", help="only this family's layers")
     p.set_defaults(func=_cmd_layers)
     argv = sys.argv[1:] if argv is None else list(argv)
     _register_plugins(sub, argv)
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passes_through", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
         return int(args.func(args))
-    except UnknownLayerError as exc:
-        print(f"keraspec: {exc}", file=sys.stderr)
-        return 2
+    except (BadInput, UnknownLayerError) as exc:
+        print(f"keraspec {args.command}: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

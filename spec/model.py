@@ -181,6 +181,13 @@ MIXED_POLICIES: dict[str, tuple[str, str]] = {"mixed_float16": ("float16", "floa
 #: layer whose spec names no input dtypes runs in all of them.
 DTYPE_POLICIES = FLOAT_DTYPES + tuple(MIXED_POLICIES)
 
+#: The special input values a layer can be fed, each at the layer's compute dtype: IEEE's NaN and
+#: infinities, both zeros, the largest finite value of either sign (towards overflow), the smallest
+#: normal and the smallest subnormal (towards underflow; TensorFlow flushes subnormals to zero on
+#: CPU).  A spec's ``numerics.edge_values`` narrows the list, with the reason; by default a layer is
+#: fed every one, and the oracle's propagation is the truth.
+EDGE_VALUES = ("nan", "inf", "-inf", "0", "-0", "max", "-max", "tiny", "subnormal")
+
 
 def compute_dtype(policy: str) -> str:
     """The dtype a layer of this dtype policy computes in (a plain dtype is its own)."""
@@ -400,6 +407,10 @@ class LayerSpec:
             OraclePrecision(oracles=tuple(o["oracles"]), dtypes=tuple(o["dtypes"]), computes_in=o["computes_in"],
                             when=compile_expr(o["when"]) if "when" in o else None, reason=o["reason"])
             for o in numerics.get("oracle_precision", ()))
+        edge = numerics.get("edge_values", {"values": EDGE_VALUES})
+        #: The special input values (EDGE_VALUES) the layer is defined on and is fed, and why fewer.
+        self.edge_values: tuple[str, ...] = tuple(edge["values"])
+        self.edge_values_reason: str = edge.get("reason", "")
         self.excluded_params: dict[str, str] = dict(data.get("excluded_params", {}))
         self.oracle_defaults: dict[str, dict[str, Any]] = {
             k: dict(v) for k, v in data.get("oracle_defaults", {}).items()
@@ -713,6 +724,14 @@ class LayerSpec:
             if limit.applies(oracle, check, dtype) and limit.when.names <= env.keys() and limit.hits(env):
                 return limit
         return None
+
+    def reduction_terms(self, config: Mapping[str, Any], input_shapes: Sequence[Sequence[Any]]) -> int:
+        """How many terms each output element sums (``numerics.length``; 1 where the spec gives none):
+        the tolerance policy scales with it, and edge inputs keep that many extreme terms finite."""
+        if self.reduction_length is None:
+            return 1
+        env = self.env(self.normalize(config), [(None, *s[1:]) for s in input_shapes])
+        return max(int(self.reduction_length(env) or 1), 1)
 
     def oracle_compute_dtype(self, config: Mapping[str, Any], oracle: str, dtype: str) -> str:
         """The dtype ``oracle`` really computes in for a layer of dtype policy ``dtype``."""

@@ -84,7 +84,8 @@ def test_corpus_covers_every_runnable_layer():
 
 def test_corpus_is_small():
     size = sum(p.stat().st_size for p in DEFAULT_CORPUS.iterdir())
-    assert size < 8 * 2**20, f"the committed corpus is {size / 2**20:.1f} MiB; keep it a few MB"
+    # Two drawn cases, one with ties and one with edge values per layer, oracle and dtype: about 14 MiB.
+    assert size < 16 * 2**20, f"the committed corpus is {size / 2**20:.1f} MiB; keep it small"
 
 
 def test_regenerated_inputs_match_the_recorded_ones():

@@ -135,3 +135,11 @@ def test_weight_initializers_and_effective_rules_name_real_parameters():
         for p in s.params.values():
             unknown = [k for k in p.effective_make if k not in s.params]
             assert not unknown, f"{name}.{p.name}: effective.make assigns unknown parameters {unknown}"
+
+
+def test_schema_enums_mirror_the_constants():
+    """The schema lists the dtype policies and edge values for validation; the Python constants are
+    the definition, and this keeps the two from drifting apart."""
+    defs = schema()["$defs"]
+    assert sorted(defs["dtype_policy"]["enum"]) == sorted(spec.DTYPE_POLICIES)
+    assert defs["edge_value"]["enum"] == list(spec.EDGE_VALUES)

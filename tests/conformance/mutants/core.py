@@ -102,6 +102,17 @@ class ActivationKeras3Only(core.Activation):
         self.activation = activations.get(activation, flavor="keras3")
 
 
+@mutant("activation-gelu-torch-fused", layer="Activation", sets=("fast",),
+        breaks="""GELU as torch's fused F.gelu in every dtype: NaN at +inf and an overflow to inf near
+        the largest finite value, where TensorFlow's 0.5 x (1 + erf(x / sqrt 2)) gives x.""",
+        fails=["forward"], passes="shapes")
+class ActivationGeluTorchFused(core.Activation):
+    def __init__(self, activation, **kwargs):
+        super().__init__(activation, **kwargs)
+        if activation == "gelu":
+            self.activation = F.gelu
+
+
 @mutant("flatten-ignores-channels-first", layer="Flatten",
         breaks="""Flattens a channels_first input as it is, without moving the channels last first
         (Keras flattens in channels_last order whatever the data_format).""",

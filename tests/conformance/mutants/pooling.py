@@ -45,3 +45,12 @@ class GlobalMaxPooling2DKeepdimsIgnored(pooling.GlobalMaxPooling2D):
 class GlobalAveragePooling1DMaskIgnored(pooling.GlobalAveragePooling1D):
     def call(self, inputs, mask=None):
         return self._reduce(inputs)
+
+
+@mutant("max-pooling2d-nan-propagates", layer="MaxPooling2D", sets=("fast",),
+        breaks="""Max pooling with torch's NaN rule: a NaN in a window gives NaN, where TensorFlow's
+        MaxPool skips it (and a window of nothing but NaN and -inf gives the lowest finite value).""",
+        fails=["forward"], passes="gradients")
+class MaxPooling2DNaNPropagates(pooling.MaxPooling2D):
+    def _pool(self, x, padding):
+        return F.max_pool2d(x, self.pool_size, self.strides, padding)
