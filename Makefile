@@ -66,6 +66,12 @@ lock:
 clean:
 	rm -rf results reports/html .hypothesis
 
+# The suite's determinism under the CI profile: ten reruns of a selection (a layer per kind of
+# check, every dtype policy) must give the same results case for case (make test runs two).
+.PHONY: determinism
+determinism: $(STAMP)
+	KERASPEC_DETERMINISM_RUNS=10 $(PY) -m pytest tests/conformance/test_determinism.py -q
+
 # Mutation test of the suite itself: every mutant in tests/conformance/mutants/ (a correct layer with
 # one behaviour broken as a porting bug would break it) under the dev profile, in float32 and
 # float64; prints mutant x check -> killed/survived and the kill rate, and fails when a check that
