@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from keraspec import spec  # noqa: E402
 from keraspec.impl import layers as ours_layers  # noqa: E402
 
 
@@ -38,6 +39,10 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "Dense": ({"units": 256, "activation": "relu"}, (64, 512),
               lambda l: (lambda x, k=l.kernel, b=l.bias: F.relu(F.linear(x, k.t(), b)))),
     "Activation": ({"activation": "gelu"}, (64, 1024), lambda l: (lambda x: F.gelu(x))),
+    # Ours checks the indices' range (a clear error where torch's CPU gather raises an IndexError and
+    # its CUDA gather a device-side assert): the reference does not.
+    "Embedding": ({"input_dim": 1000, "output_dim": 64, "mask_zero": True}, (64, 50),
+                  lambda l: (lambda x, e=l.embeddings: (F.embedding(x, e), x != 0))),
     "Flatten": ({}, (64, 16, 16, 8), lambda l: (lambda x: x.reshape(x.shape[0], -1))),
     "Reshape": ({"target_shape": (32, -1)}, (64, 16, 16, 8), lambda l: (lambda x: x.reshape(x.shape[0], 32, -1))),
     "Permute": ({"dims": (2, 1)}, (64, 128, 32), lambda l: (lambda x: x.permute(0, 2, 1))),
@@ -194,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         config, shape, reference = CASES[name]
         layer_name = name.split("[")[0]  # "UpSampling2D[bilinear]": a second case of one layer
         ours = getattr(ours_layers, layer_name)(**config).to(device)
-        x = torch.as_tensor(np.random.default_rng(0).standard_normal(shape), dtype=torch.float32, device=device)
+        rng = np.random.default_rng(0)
+        indices = spec.lookup(layer_name).input.indices
+        if indices is not None:  # token ids in the spec's range, not measurements
+            env = spec.lookup(layer_name).env(spec.lookup(layer_name).normalize(config))
+            x = torch.as_tensor(rng.integers(int(indices.low(env)), int(indices.high(env)), shape), device=device)
+        else:
+            x = torch.as_tensor(rng.standard_normal(shape), dtype=torch.float32, device=device)
         with torch.no_grad():
             ours(x)
             plain = reference(ours)

@@ -248,7 +248,9 @@ def _run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool
     if hasattr(layer, "to"):
         layer = layer.to(device)
     arrays = make_inputs(target.spec, case)
-    tensors = [torch.tensor(a, device=device, requires_grad=True) for a in arrays]
+    # Integer inputs (indices) are not differentiable: only float inputs get gradients.
+    tensors = [torch.tensor(a, device=device, requires_grad=bool(np.issubdtype(a.dtype, np.floating))) for a in arrays]
+    differentiable = [t for t in tensors if t.requires_grad]
     if not getattr(layer, "built", False):
         layer.build([tuple(t.shape) for t in tensors] if len(tensors) > 1 else tuple(tensors[0].shape))
     layer.set_weights(run.weights)
@@ -262,9 +264,10 @@ def _run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool
     cots = [rng.standard_normal(tuple(o.shape)) for o in outs]
     loss = sum((o.double() * torch.tensor(c, device=device)).sum() for o, c in zip(outs, cots))
     weights = [w for w, t in zip(_trainable_weights(layer), run.trainable) if t]
-    loss_grads = torch.autograd.grad(loss, tensors + weights, allow_unused=True) if loss.requires_grad else [None] * (len(tensors) + len(weights))
-    grad_inputs = [_np(g, t) for g, t in zip(loss_grads[: len(tensors)], tensors)]
-    raw_weight_grads = list(loss_grads[len(tensors):])
+    sources = differentiable + weights
+    loss_grads = torch.autograd.grad(loss, sources, allow_unused=True) if loss.requires_grad else [None] * len(sources)
+    grad_inputs = [_np(g, t) for g, t in zip(loss_grads[: len(differentiable)], differentiable)]
+    raw_weight_grads = list(loss_grads[len(differentiable):])
     grad_weights = [_np(layer.weight_to_keras(w, g) if g is not None else None, w) for w, g in
                     zip(weights, raw_weight_grads)]
     mask = getattr(outs[0], "_keras_mask", None)

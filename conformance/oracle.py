@@ -194,7 +194,9 @@ class KerasOnTensorFlow:
                 result.output_shape = _plain_shape(obj.output.shape) if hasattr(obj, "output") else None
                 return result
             shapes = [(None,) + tuple(x.shape[1:]) for x in inputs]
-            variables = [tf.Variable(x) for x in inputs]
+            # Integer inputs (indices) are constants: not differentiable, so not gradient sources.
+            variables = [tf.Variable(x) if np.issubdtype(x.dtype, np.floating) else tf.constant(x) for x in inputs]
+            differentiable = [v for v in variables if isinstance(v, tf.Variable)]
             obj.build(shapes if len(shapes) > 1 else shapes[0])
             if weights is None:
                 rng = np.random.default_rng(weight_seed)
@@ -230,7 +232,7 @@ class KerasOnTensorFlow:
                 cots = [rng.standard_normal(_shape_first(tuple(o.shape)) if in_last else tuple(o.shape)) for o in outs]
                 cots = [_channels_last(c) for c in cots] if in_last else cots
                 loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float64) * c) for o, c in zip(outs, cots)])
-            sources = variables + list(obj.trainable_weights)
+            sources = differentiable + list(obj.trainable_weights)
             result.outputs = [_numpy(o) for o in outs]
             mask = getattr(outs[0], "_keras_mask", None)
             result.output_mask = None if mask is None else _numpy(mask)
@@ -239,11 +241,12 @@ class KerasOnTensorFlow:
             except Exception as exc:  # noqa: BLE001 - e.g. LookupError: no gradient registered for an op
                 result.grad_error = f"{type(exc).__name__}: {exc}"
             else:
-                missing = [i for i, g in enumerate(grads[: len(variables)]) if g is None]
+                n = len(differentiable)
+                missing = [i for i, g in enumerate(grads[:n]) if g is None]
                 if missing:  # every layer's output depends on its inputs: None is a gradient TF lacks
                     result.grad_error = f"TensorFlow gives no gradient (None) w.r.t. input(s) {missing}"
-                result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[: len(variables)], variables)]
-                result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[len(variables):], obj.trainable_weights)]
+                result.grad_inputs = [_grad_array(g, t) for g, t in zip(grads[:n], differentiable)]
+                result.grad_weights = [_grad_array(g, v) for g, v in zip(grads[n:], obj.trainable_weights)]
             result.losses = [float(_numpy(v)) for v in obj.losses]
             if activity is not None:
                 penalty = self.module.regularizers.get(activity)
@@ -251,7 +254,7 @@ class KerasOnTensorFlow:
             result.updated_weights = [_numpy(w) for w in obj.get_weights()]
             if step and result.grad_error is None and obj.trainable_weights:
                 try:
-                    self._sgd_step(obj, grads[len(variables):])
+                    self._sgd_step(obj, grads[len(differentiable):])
                 except Exception as exc:  # noqa: BLE001 - e.g. a constraint that fails on this dtype
                     result.step_error = f"{type(exc).__name__}: {exc}"[:500]
                 else:
@@ -385,6 +388,10 @@ def _random_like(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
 def _grad_array(grad: Any, like: Any) -> np.ndarray:
     if grad is None:
         return _numpy(np.zeros(tuple(like.shape), dtype=like.dtype.as_numpy_dtype))
+    if hasattr(grad, "indices") and hasattr(grad, "dense_shape"):  # tf.IndexedSlices, a gather's gradient
+        import tensorflow as tf
+
+        grad = tf.convert_to_tensor(grad)
     return _numpy(grad)
 
 

@@ -364,8 +364,9 @@ def covering_cases(spec: LayerSpec, oracle: str, dtype: str) -> tuple[Case, ...]
                 if effective_params(spec, oracle, [case]).get(name):
                     out.append(case)
                     break
-    for magnitude in MAGNITUDES[compute_dtype(dtype)][1:]:
-        out.append(_one_case(spec, oracle, dtype, {}, len(out), magnitude))
+    if spec.input.indices is None:  # indices are never scaled
+        for magnitude in MAGNITUDES[compute_dtype(dtype)][1:]:
+            out.append(_one_case(spec, oracle, dtype, {}, len(out), magnitude))
     return tuple(out)
 
 
@@ -419,7 +420,9 @@ def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: b
     seed = draw(st.integers(0, 2**31 - 1), label="seed")
     if training is None:
         training = draw(st.booleans(), label="training")
-    if magnitude is None:  # unit scale half the time: it is where most wrong values show
+    if spec.input.indices is not None:
+        magnitude = 0  # indices are never scaled
+    elif magnitude is None:  # unit scale half the time: it is where most wrong values show
         wide = MAGNITUDES[compute_dtype(dtype)]
         magnitude = draw(st.sampled_from((wide[0],) * (len(wide) - 1) + wide), label="magnitude")
     return Case(spec.name, config, shapes, dtype, seed, training, magnitude=magnitude)
@@ -429,6 +432,8 @@ def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: b
 def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
     """Input arrays for a case, a pure function of its seed (so a corpus can regenerate them)."""
     rng = np.random.default_rng(case.seed)
+    if spec.input.indices is not None:
+        return [index_values(spec, case.config, rng, shape) for shape in case.input_shapes]
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
     if case.values == "ties":
         arrays = [(rng.integers(-2, 3, shape) * 2.0**case.magnitude).astype(np_dtype) for shape in case.input_shapes]
@@ -461,6 +466,16 @@ def make_inputs(spec: LayerSpec, case: Case) -> list[np.ndarray]:
 EDGE_WEIGHT_HEADROOM = 16
 
 
+def index_values(spec: LayerSpec, config: Mapping[str, Any], rng: np.random.Generator, shape: Any) -> np.ndarray:
+    """Integer indices in the spec's [low, high) for this config, in its index dtype."""
+    indices = spec.input.indices
+    assert indices is not None
+    env = spec.env(spec.normalize(config))
+    low = int(indices.low(env))
+    # A config that breaks a rule (input_dim 0) still gets inputs: the oracle is to refuse the config.
+    return rng.integers(low, max(int(indices.high(env)), low + 1), shape).astype(indices.dtype)
+
+
 def edge_value_table(dtype: str, reduction_terms: int = 1) -> dict[str, float]:
     """Each of the spec's EDGE_VALUES as a number of ``dtype`` (exact in the float32 or float64 array
     that carries it to the layer, which casts it to its compute dtype).
@@ -490,7 +505,7 @@ def input_value_cases(spec: LayerSpec, oracle: str, dtype: str, kinds: tuple[str
     layer no edge value."""
     covering = [c for c in covering_cases(spec, oracle, dtype) if c.magnitude == 0]
     out: list[Case] = []
-    if "ties" in kinds and covering:
+    if "ties" in kinds and covering and spec.input.indices is None:
         out.append(replace(covering[0], values="ties"))
     if "edge" in kinds and spec.edge_values:
         out.extend(replace(c, values="edge") for c in covering)
@@ -554,6 +569,8 @@ def probe_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, np.ndarray]]:
             wrong[axis] += 1
             shapes.append((f"axis {axis} size {wrong[axis]}", wrong))
     rng = np.random.default_rng(case.seed + 11)
+    if spec.input.indices is not None:
+        return [(what, index_values(spec, case.config, rng, s)) for what, s in shapes]
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
     return [(what, rng.standard_normal(s).astype(np_dtype)) for what, s in shapes]
 

@@ -201,8 +201,10 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.float64:
         return 0.5 * x * torch.special.erfc(x * -_SQRT_HALF_FLOAT32)
     # torch's fused kernel gives NaN at +inf and overflows to inf near the largest finite value,
-    # where TF's 0.5 * x * (1 + erf(x / sqrt 2)) gives x; above _GELU_IDENTITY_FROM that is x exactly.
-    return torch.where(x > _GELU_IDENTITY_FROM, x, F.gelu(x))
+    # where TF's 0.5 * x * (1 + erf(x / sqrt 2)) gives x; above _GELU_IDENTITY_FROM GELU is x, so the
+    # kernel sees x clipped there and the excess is added back (cheaper than torch.where on CPU).
+    clipped = x.clamp(max=_GELU_IDENTITY_FROM)
+    return F.gelu(clipped) + (x - clipped)
 
 
 #: Where GELU equals x in float32 and narrower dtypes: erf(x / sqrt 2) rounds to 1 beyond x = 6.

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from . import activations, regularizers
 from .base import InputSpec, Layer, Shape
+from .flavor import get_flavor
 
 
 class Dense(Layer):
@@ -224,3 +225,63 @@ def _prod(values: Any) -> int:
     for v in values:
         out *= int(v)
     return out
+
+
+class Embedding(Layer):
+    """Rows of ``embeddings`` (input_dim, output_dim) gathered by integer indices of any rank: the
+    output is ``input_shape + (output_dim,)``.  With ``mask_zero`` index 0 is padding and the output
+    mask is ``inputs != 0``.
+
+    Keras computes nothing in the compute dtype but a cast: the gather reads the float32 variable
+    under a mixed policy and casts the rows.  An index outside [0, input_dim) is refused with the
+    layer's name and the range; TensorFlow's CPU gather refuses it too (InvalidArgumentError).
+    tf_keras's ``input_length`` only declares the sequence length of the input.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        mask_zero: bool = False,
+        activity_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        input_length = kwargs.pop("input_length", None)
+        kwargs.pop("batch_input_shape", None)  # tf_keras's config repeats input_length as it
+        super().__init__(**kwargs)
+        own = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__", "input_length")}
+        self._tf_keras = get_flavor() == "tf_keras"
+        self._configure({**own, "input_length": input_length})
+        if not self._tf_keras:  # Keras 3 drops input_length (with a deprecation warning)
+            self._config.pop("input_length")
+        self.supports_masking = bool(self.mask_zero)
+
+    def build(self, input_shape: Shape = None) -> None:
+        self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+                        self.embeddings_regularizer, self.embeddings_constraint)
+        self.built = True
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.is_floating_point():
+            inputs = inputs.to(torch.int64)  # Keras casts other dtypes to int32 before the gather
+        if inputs.numel():
+            low, high = int(inputs.min()), int(inputs.max())
+            if low < 0 or high >= self.input_dim:
+                raise ValueError(f"Embedding '{self.name}': indices must be in [0, {self.input_dim}) (input_dim), "
+                                 f"got values from {low} to {high} in an input of shape {tuple(inputs.shape)}")
+        return F.embedding(inputs, self.embeddings)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return inputs != 0 if self.mask_zero else None
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self._tf_keras:  # tf_keras declares the input shape of a model's first layer from input_length
+            config["batch_input_shape"] = (None, self.input_length)
+        return config
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape) + (self.output_dim,)

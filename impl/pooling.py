@@ -88,21 +88,21 @@ class _MaxPooling(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
     def _pool(self, x: torch.Tensor, padding: int | tuple[int, ...]) -> torch.Tensor:
-        return _MAX_POOL[self.rank](_as_tf_window_max_input(x), self.pool_size, self.strides, padding)
+        y = _MAX_POOL[self.rank](_without_nan(x), self.pool_size, self.strides, padding)
+        return y.clamp_min(torch.finfo(y.dtype).min)
 
     def _pool_padded(self, x: torch.Tensor, pads: list[tuple[int, int]]) -> torch.Tensor:
-        x = F.pad(_as_tf_window_max_input(x), torch_pad_arg(pads), value=-math.inf)
-        return _MAX_POOL[self.rank](x, self.pool_size, self.strides)
+        y = _MAX_POOL[self.rank](F.pad(_without_nan(x), torch_pad_arg(pads), value=-math.inf), self.pool_size, self.strides)
+        return y.clamp_min(torch.finfo(y.dtype).min)
 
 
-def _as_tf_window_max_input(x: torch.Tensor) -> torch.Tensor:
-    """The input as TensorFlow's MaxPool sees it.  Its windows start at the dtype's lowest finite
-    value and take an element only when it is greater, so NaN is skipped and a window of nothing but
-    NaN and -inf gives the lowest finite value; torch's max pooling propagates NaN and keeps -inf.
-    Mapping NaN and -inf to the lowest finite value first gives TF's result exactly, and the gradient
-    still reaches a window's finite maximum."""
-    lowest = torch.finfo(x.dtype).min
-    return torch.nan_to_num(x, nan=lowest, posinf=math.inf, neginf=lowest)
+# TensorFlow's MaxPool starts each window at the dtype's lowest finite value and takes an element
+# only when it is greater: NaN is skipped, and a window of nothing but NaN and -inf gives the lowest
+# finite value.  torch's max pooling propagates NaN and keeps -inf.  So NaN becomes the lowest finite
+# value before pooling (only when there is one: the check reads the input, a rewrite would also write
+# it) and the output is floored at it; the gradient still reaches a window's finite maximum.
+def _without_nan(x: torch.Tensor) -> torch.Tensor:
+    return torch.nan_to_num(x, nan=torch.finfo(x.dtype).min, posinf=math.inf, neginf=-math.inf) if x.isnan().any() else x
 
 
 class _AveragePooling(_Pooling):

@@ -362,6 +362,21 @@ class Behaviour:
         )
 
 
+#: The integer dtypes an input of indices can have (``inputs.indices.dtype``).
+INDEX_DTYPES = ("int32", "int64")
+
+
+@dataclass(frozen=True)
+class IndexValues:
+    """Inputs that are integer indices, not measurements: drawn in [low, high) (expressions of the
+    config), in ``dtype`` whatever the layer's dtype policy; not differentiable, never scaled, and
+    fed no special float values."""
+
+    dtype: str
+    low: Expr
+    high: Expr
+
+
 @dataclass(frozen=True)
 class InputSpec:
     count: Expr  # number of input tensors (1 for most layers)
@@ -384,6 +399,8 @@ class InputSpec:
     #: Why an extra leading batch axis is neither accepted nor refused by the oracles everywhere
     #: (None: a rank above the spec's is refused, so it is probed).
     extra_batch_axes: str | None = None
+    #: Set when the inputs are integer indices (an embedding's token ids) rather than float values.
+    indices: IndexValues | None = None
 
 
 class LayerSpec:
@@ -407,7 +424,8 @@ class LayerSpec:
             OraclePrecision(oracles=tuple(o["oracles"]), dtypes=tuple(o["dtypes"]), computes_in=o["computes_in"],
                             when=compile_expr(o["when"]) if "when" in o else None, reason=o["reason"])
             for o in numerics.get("oracle_precision", ()))
-        edge = numerics.get("edge_values", {"values": EDGE_VALUES})
+        # Indices take no special float values; any other input takes them all unless the spec says.
+        edge = numerics.get("edge_values", {"values": () if "indices" in data.get("inputs", {}) else EDGE_VALUES})
         #: The special input values (EDGE_VALUES) the layer is defined on and is fed, and why fewer.
         self.edge_values: tuple[str, ...] = tuple(edge["values"])
         self.edge_values_reason: str = edge.get("reason", "")
@@ -530,6 +548,8 @@ class LayerSpec:
             sizes=compile_expr(d["sizes"]) if "sizes" in d else None,
             multiple_of={k: compile_expr(v) for k, v in d.get("multiple_of", {}).items()},
             extra_batch_axes=d.get("extra_batch_axes"),
+            indices=IndexValues(d["indices"].get("dtype", "int32"), compile_expr(str(d["indices"].get("low", 0))),
+                                compile_expr(str(d["indices"]["high"]))) if "indices" in d else None,
         )
 
     # -- queries --------------------------------------------------------------------------------

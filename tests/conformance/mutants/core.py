@@ -161,3 +161,12 @@ class ActivityRegularizationPerBatch(core.ActivityRegularization):
         out = super().forward(inputs, training=training, mask=mask, **kwargs)
         self._activity_losses = [loss * inputs.shape[0] for loss in self._activity_losses]
         return out
+
+
+@mutant("embedding-mask-zero-ignored", layer="Embedding",
+        breaks="""mask_zero is kept in the config but no output mask is produced (padding index 0
+        reaches the next layer as a real token).""",
+        fails=["masks"], passes="forward")
+class EmbeddingMaskZeroIgnored(core.Embedding):
+    def compute_mask(self, inputs, mask=None):
+        return None
