@@ -570,7 +570,15 @@ def probe_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, np.ndarray]]:
             shapes.append((f"axis {axis} size {wrong[axis]}", wrong))
     rng = np.random.default_rng(case.seed + 11)
     if spec.input.indices is not None:
-        return [(what, index_values(spec, case.config, rng, s)) for what, s in shapes]
+        probes = [(what, index_values(spec, case.config, rng, s)) for what, s in shapes]
+        # An id just outside [low, high) at one place of an otherwise valid input, each side.
+        env = spec.env(spec.normalize(case.config))
+        for what, value in (("index below low", int(spec.input.indices.low(env)) - 1),
+                            ("index at high", int(spec.input.indices.high(env)))):
+            ids = index_values(spec, case.config, rng, shape)
+            ids.flat[int(rng.integers(ids.size))] = value
+            probes.append((what, ids))
+        return probes
     np_dtype = np.float64 if case.dtype == "float64" else np.float32
     return [(what, rng.standard_normal(s).astype(np_dtype)) for what, s in shapes]
 

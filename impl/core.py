@@ -233,9 +233,12 @@ class Embedding(Layer):
     mask is ``inputs != 0``.
 
     Keras computes nothing in the compute dtype but a cast: the gather reads the float32 variable
-    under a mixed policy and casts the rows.  An index outside [0, input_dim) is refused with the
-    layer's name and the range; TensorFlow's CPU gather refuses it too (InvalidArgumentError).
-    tf_keras's ``input_length`` only declares the sequence length of the input.
+    under a mixed policy and casts the rows.  Keras 3 gathers with ``ops.take``, which counts a
+    negative index from the end (-1 is the last row), so it accepts [-input_dim, input_dim); tf_keras
+    gathers with ``tf.nn.embedding_lookup``, which refuses a negative one.  An index outside the
+    flavour's range is refused with the layer's name and the range, as TensorFlow's CPU gather
+    refuses it (InvalidArgumentError).  tf_keras's ``input_length`` only declares the sequence
+    length of the input.
     """
 
     def __init__(
@@ -269,9 +272,12 @@ class Embedding(Layer):
             inputs = inputs.to(torch.int64)  # Keras casts other dtypes to int32 before the gather
         if inputs.numel():
             low, high = int(inputs.min()), int(inputs.max())
-            if low < 0 or high >= self.input_dim:
-                raise ValueError(f"Embedding '{self.name}': indices must be in [0, {self.input_dim}) (input_dim), "
+            lowest = 0 if self._tf_keras else -self.input_dim
+            if low < lowest or high >= self.input_dim:
+                raise ValueError(f"Embedding '{self.name}': indices must be in [{lowest}, {self.input_dim}) (input_dim), "
                                  f"got values from {low} to {high} in an input of shape {tuple(inputs.shape)}")
+            if low < 0:  # Keras 3 counts a negative index from the end
+                inputs = torch.where(inputs < 0, inputs + self.input_dim, inputs)
         return F.embedding(inputs, self.embeddings)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:

@@ -22,10 +22,19 @@ def test_mask_zero_marks_padding():
     assert getattr(Embedding(5, 3)(torch.tensor([[0, 1]])), "_keras_mask", None) is None
 
 
-@pytest.mark.parametrize("ids", [[[5]], [[-1]]])
+@pytest.mark.parametrize("ids", [[[5]], [[-6]]])
 def test_an_index_out_of_range_names_the_layer_and_the_range(ids):
-    with pytest.raises(ValueError, match=r"Embedding 'emb': indices must be in \[0, 5\) \(input_dim\)"):
+    with pytest.raises(ValueError, match=r"Embedding 'emb': indices must be in \[-5, 5\) \(input_dim\)"):
         Embedding(5, 3, name="emb")(torch.tensor(ids))
+
+
+def test_negative_indices_count_from_the_end_in_keras3_only():
+    layer = Embedding(5, 3)
+    assert torch.equal(layer(torch.tensor([[-1]]))[0, 0], layer.embeddings[4])
+    with use_flavor("tf_keras"):
+        tf_layer = Embedding(5, 3, name="emb")
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 5\)"):
+        tf_layer(torch.tensor([[-1]]))
 
 
 def test_a_wrong_config_names_the_parameter_and_the_rule():
