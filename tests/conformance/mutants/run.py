@@ -12,7 +12,8 @@ verdicts, without the minimal-example search a failing check would spend most of
 The verdicts come from the JSON-lines results the plugin writes.
 
 Verdicts per (mutant, check, oracle, dtype): ``killed`` (a must-fail check failed), ``SURVIVED``
-(it passed), ``ok`` (the must-pass check passed), ``FALSE ALARM`` (it failed), or the status of a
+(it passed), ``ok`` (the must-pass check passed), ``FALSE ALARM`` (it failed), ``known mismatch``
+(it was xfailed by a registered oracle mismatch, as on the correct implementation), or the status of a
 test that did not run to a verdict (skipped, error, missing).  The exit status is non-zero when a
 mutant survived, a must-pass check failed, or a test did not run.
 """
@@ -40,7 +41,7 @@ from keraspec.spec import ORACLES  # noqa: E402
 from mutants.base import Expectation, Mutant, all_mutants  # noqa: E402
 
 #: What each verdict prints as in the grid (one character per oracle x dtype).
-MARKS = {"killed": "K", "SURVIVED": "S", "ok": "+", "FALSE ALARM": "!"}
+MARKS = {"killed": "K", "SURVIVED": "S", "ok": "+", "FALSE ALARM": "!", "known mismatch": "x"}
 
 
 @dataclass
@@ -62,6 +63,10 @@ class Cell:
             return "no such check"
         if not statuses or any(s is None for s in statuses):
             return "missing"
+        # A must-pass check that a registered oracle mismatch xfails (as it does on the correct
+        # implementation) is no evidence either way: it is reported, not counted as a false alarm.
+        if self.role == "pass" and "xfailed" in statuses and "failed" not in statuses:
+            return "known mismatch"
         # The errors check is one test per rule: it catches the mutant if any rule's test fails.
         failed = any(s in ("failed", "xfailed") for s in statuses)
         if all(s in ("passed", "failed", "xfailed") for s in statuses) or failed:
@@ -194,7 +199,7 @@ def table(all_cells: Sequence[Cell]) -> str:
     width = max(len(m.id) for m in mutants)
     cols = {ch: max(len(ch), len(combos)) for ch in checks}
     lines = ["marks per cell: " + ", ".join(f"{o}/{d}" for o, d in combos) + " (errors: one mark, any rule); "
-             "K killed, S SURVIVED, + must-pass passed, ! must-pass FAILED, ? not run, . not applicable",
+             "K killed, S SURVIVED, + must-pass passed, ! must-pass FAILED, x must-pass xfailed by a known mismatch, ? not run, . not applicable",
              f"{'mutant'.ljust(width)}  {'family'.ljust(17)}  " + "  ".join(ch.ljust(cols[ch]) for ch in checks)]
     for m in mutants:
         row = []
@@ -224,10 +229,13 @@ def summary(all_cells: Sequence[Cell]) -> tuple[str, bool]:
     lines = [f"mutants killed: {len(killed_mutants)}/{len(mutants)} ({100 * len(killed_mutants) / max(len(mutants), 1):.0f}%); "
              f"must-fail checks that failed: {len(killed)}/{len(decided)} "
              f"({100 * len(killed) / max(len(decided), 1):.0f}%)"]
-    bad = [c for c in all_cells if c.verdict not in ("killed", "ok")]
+    bad = [c for c in all_cells if c.verdict not in ("killed", "ok", "known mismatch")]
     for c in bad:
         where = "" if c.oracle == "-" else f" [{c.oracle}, {c.dtype}]"
         lines.append(f"  {c.verdict}: {c.mutant.id} {c.expectation.check}{where} -- {c.mutant.breaks}")
+    for c in (c for c in all_cells if c.verdict == "known mismatch"):
+        lines.append(f"  (must-pass {c.expectation.check} [{c.oracle}, {c.dtype}] of {c.mutant.id} is xfailed by a "
+                     "known mismatch, as on the correct implementation: no verdict)")
     only64 = sorted({c.mutant.id for c in must_fail if c.dtype == "float64" and c.verdict == "killed"}
                     & {c.mutant.id for c in must_fail if c.dtype == "float32" and c.verdict == "SURVIVED"})
     if only64:
