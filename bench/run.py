@@ -129,6 +129,39 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
     "ReLU": ({"max_value": 6.0}, (64, 1024), lambda l: (lambda x: F.relu6(x))),
     "ReLU[threshold]": ({"max_value": 4.0, "negative_slope": 0.1, "threshold": 0.5}, (64, 1024),
                         lambda l: (lambda x: torch.where(x > 0.5, x.clamp(max=4.0), 0.1 * (x - 0.5)))),
+    # Merge layers: a list of inputs (one per shape).  Keras's Merge broadcasts a lower-rank input by
+    # inserting axes after the batch axis; Maximum / Minimum are tf.maximum's, whose value torch.maximum
+    # gives (ours uses it when no gradient is recorded); Dot is one batched matmul after moving axes.
+    "Add": ({}, [(64, 1024)] * 2, lambda l: (lambda xs: xs[0] + xs[1])),
+    "Add[4]": ({}, [(64, 1024)] * 4, lambda l: (lambda xs: xs[0] + xs[1] + xs[2] + xs[3])),
+    "Add[broadcast]": ({}, [(32, 64, 128), (32, 128)], lambda l: (lambda xs: xs[0] + xs[1].unsqueeze(1))),
+    "Subtract": ({}, [(64, 1024)] * 2, lambda l: (lambda xs: xs[0] - xs[1])),
+    "Multiply": ({}, [(64, 1024)] * 2, lambda l: (lambda xs: xs[0] * xs[1])),
+    "Average": ({}, [(64, 1024)] * 3, lambda l: (lambda xs: (xs[0] + xs[1] + xs[2]) / 3)),
+    "Maximum": ({}, [(64, 1024)] * 2, lambda l: (lambda xs: torch.maximum(xs[0], xs[1]))),
+    "Minimum": ({}, [(64, 1024)] * 3, lambda l: (lambda xs: torch.minimum(torch.minimum(xs[0], xs[1]), xs[2]))),
+    "Concatenate": ({}, [(64, 512)] * 2, lambda l: (lambda xs: torch.cat(xs, dim=-1))),
+    "Concatenate[axis1]": ({"axis": 1}, [(32, 64, 128), (32, 32, 128)], lambda l: (lambda xs: torch.cat(xs, dim=1))),
+    "Dot": ({"axes": -1}, [(64, 32, 128), (64, 48, 128)], lambda l: (lambda xs: torch.bmm(xs[0], xs[1].transpose(1, 2)))),
+    "Dot[normalize]": ({"axes": 1, "normalize": True}, [(64, 256)] * 2,
+                       lambda l: (lambda xs: (F.normalize(xs[0], dim=1) * F.normalize(xs[1], dim=1)).sum(1, keepdim=True))),
+    # Normalization (inference).  The plain references are torch's fused kernels on the same weights;
+    # ours composes TensorFlow's formulas op for op (tf.nn.moments, x * inv + (beta - mean * inv)).
+    "BatchNormalization": ({}, (32, 28, 28, 64),
+                           lambda l: (lambda x, g=l.gamma, b=l.beta, m=l.moving_mean, v=l.moving_variance: F.batch_norm(
+                               x.movedim(-1, 1), m, v, g, b, False, 0.0, 1e-3).movedim(1, -1))),
+    "BatchNormalization[rank2]": ({}, (64, 1024),
+                                  lambda l: (lambda x, g=l.gamma, b=l.beta, m=l.moving_mean, v=l.moving_variance:
+                                             F.batch_norm(x, m, v, g, b, False, 0.0, 1e-3))),
+    "LayerNormalization": ({}, (64, 128, 256),
+                           lambda l: (lambda x, g=l.gamma, b=l.beta: F.layer_norm(x, (256,), g, b, 1e-3))),
+    "LayerNormalization[2 axes]": ({"axis": [-2, -1]}, (32, 28, 28, 64),
+                                   lambda l: (lambda x, g=l.gamma, b=l.beta: F.layer_norm(x, (28, 64), g, b, 1e-3))),
+    "GroupNormalization": ({"groups": 8}, (32, 28, 28, 64),
+                           lambda l: (lambda x, g=l.gamma, b=l.beta: F.group_norm(x.movedim(-1, 1), 8, g, b, 1e-3)
+                                      .movedim(1, -1))),
+    "UnitNormalization": ({}, (64, 1024), lambda l: (lambda x: F.normalize(x, dim=-1, eps=1e-6))),
+    "RMSNormalization": ({}, (64, 128, 256), lambda l: (lambda x, s=l.scale: F.rms_norm(x, (256,), s, 1e-6))),
     # Mixed precision: float32 weights cast to the compute dtype on every call, a float32 input cast
     # too -- the plain reference pays the same casts, so the ratio measures the base layer's policy code.
     "Dense[mixed_float16]": ({"units": 256, "activation": "relu", "dtype": "mixed_float16"}, (64, 512),
@@ -201,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         ours = getattr(ours_layers, layer_name)(**config).to(device)
         rng = np.random.default_rng(0)
         indices = spec.lookup(layer_name).input.indices
-        if indices is not None:  # token ids in the spec's range, not measurements
+        if isinstance(shape, list):  # a merge layer: one input per shape
+            x: Any = [torch.as_tensor(rng.standard_normal(s), dtype=torch.float32, device=device) for s in shape]
+        elif indices is not None:  # token ids in the spec's range, not measurements
             env = spec.lookup(layer_name).env(spec.lookup(layer_name).normalize(config))
             x = torch.as_tensor(rng.integers(int(indices.low(env)), int(indices.high(env)), shape), device=device)
         else:

@@ -17,7 +17,8 @@ import json
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -365,7 +366,8 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                                 arrays[f"{prefix}/{field_name}/{i}"] = np.asarray(a)
                         if run.output_mask is not None:
                             arrays[f"{prefix}/output_mask"] = run.output_mask
-                        fields = {k: _encode(v) for k, v in asdict(run).items() if k in _JSON_FIELDS}
+                        # (getattr, not asdict: asdict deep-copies, which fails on the TF ListWrapper in a tf_keras config)
+                        fields = {f.name: _encode(getattr(run, f.name)) for f in dataclass_fields(run) if f.name in _JSON_FIELDS}
                         entry["variants"][variant_name(training, with_mask)] = {**fields, "counts": counts}
                     if "initial_weights" in checks and dtype in CHECK_DTYPES["initial_weights"]:
                         initial = oracle_initial(target, case)

@@ -503,7 +503,8 @@ def input_value_cases(spec: LayerSpec, oracle: str, dtype: str, kinds: tuple[str
     first one; edge values on each unit-magnitude one, so every choice value (an activation, a
     padding, a layout) meets NaN, the infinities and the extremes.  Nothing for a spec that feeds the
     layer no edge value."""
-    covering = [c for c in covering_cases(spec, oracle, dtype) if c.magnitude == 0]
+    # (A layer without choice parameters has no unit-scale covering case: one is drawn for it.)
+    covering = [c for c in covering_cases(spec, oracle, dtype) if c.magnitude == 0] or [_one_case(spec, oracle, dtype, {}, 0)]
     out: list[Case] = []
     if "ties" in kinds and covering and spec.input.indices is None:
         out.append(replace(covering[0], values="ties"))

@@ -15,7 +15,7 @@ from .flavor import use_flavor
 
 #: The family modules of keraspec.impl, one per layer family of the spec.
 FAMILY_MODULES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected",
-                  "advanced_activations")
+                  "advanced_activations", "merging", "normalization")
 
 _registry: dict[str, type[Layer]] = {}
 for _module_name in FAMILY_MODULES:

@@ -84,8 +84,9 @@ def test_corpus_covers_every_runnable_layer():
 
 def test_corpus_is_small():
     size = sum(p.stat().st_size for p in DEFAULT_CORPUS.iterdir())
-    # Two drawn cases, one with ties and one with edge values per layer, oracle and dtype: about 14 MiB.
-    assert size < 16 * 2**20, f"the committed corpus is {size / 2**20:.1f} MiB; keep it small"
+    # Two drawn cases, one with ties and one with edge values per layer, oracle and dtype, for 65
+    # layers: about 17 MiB.  (The next families need a size plan: a corpus per family, fetched on demand.)
+    assert size < 24 * 2**20, f"the committed corpus is {size / 2**20:.1f} MiB; keep it small"
 
 
 def test_regenerated_inputs_match_the_recorded_ones():

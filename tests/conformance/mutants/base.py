@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 #: The family modules, one per spec family (``keraspec layers``).
 FAMILIES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected",
-            "advanced_activations")
+            "advanced_activations", "merging", "normalization")
 #: The sets: ``fast`` runs in ``make test`` (CI profile), ``dev`` is ``make mutants`` (dev profile).
 SETS = ("fast", "dev")
 
