@@ -4,6 +4,9 @@ oracle to compare with (the conformance suite compares them with the oracles).""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import math
 
 import numpy as np
@@ -13,24 +16,10 @@ import torch
 from keraspec.impl import layers as L
 from keraspec.impl.flavor import use_flavor
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from raises_naming import raises_naming as _raises  # noqa: E402
 
-def _raises(exc: type[Exception], *fragments: str):
-    """pytest.raises whose message must contain every fragment (the parameter, the rule)."""
 
-    class _Check:
-        def __enter__(self):
-            self.ctx = pytest.raises(exc)
-            self.info = self.ctx.__enter__()
-            return self.info
-
-        def __exit__(self, *args):
-            suppressed = self.ctx.__exit__(*args)
-            message = str(self.info.value)
-            missing = [f for f in fragments if f not in message]
-            assert not missing, f"{message!r} does not name {missing}"
-            return suppressed
-
-    return _Check()
 
 
 # -- bad configs: the parameter and the rule ----------------------------------------------------------

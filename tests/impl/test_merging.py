@@ -6,6 +6,9 @@ oracles' own, computed live)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,27 +18,13 @@ from keraspec.impl import layers as L
 from keraspec.impl import merging
 from keraspec.impl.flavor import use_flavor
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from raises_naming import raises_naming as _raises  # noqa: E402
+
 ELEMENTWISE = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
 ORACLES = ["keras3", "tf_keras"]
 
 
-def _raises(exc: type[Exception], *fragments: str):
-    """pytest.raises whose message must contain every fragment."""
-
-    class _Check:
-        def __enter__(self):
-            self.ctx = pytest.raises(exc)
-            self.info = self.ctx.__enter__()
-            return self.info
-
-        def __exit__(self, *args):
-            suppressed = self.ctx.__exit__(*args)
-            message = str(self.info.value)
-            missing = [f for f in fragments if f not in message]
-            assert not missing, f"{message!r} does not name {missing}"
-            return suppressed
-
-    return _Check()
 
 
 def _arrays(shapes, seed=0, ties=False):
