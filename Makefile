@@ -58,6 +58,8 @@ report: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/models.py
+	$(PY) bench/ops.py
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^torch==' > constraints.txt.new

@@ -173,6 +173,26 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Reference]] = {
 }
 
 
+def _family_cases() -> None:
+    """Merge the CASES of every ``bench/cases_<family>.py`` beside this script (one file per family
+    added since, so families do not share one dict) into :data:`CASES`."""
+    import importlib.util
+    import pathlib
+
+    for path in sorted(pathlib.Path(__file__).resolve().parent.glob("cases_*.py")):
+        module_spec = importlib.util.spec_from_file_location(f"keraspec_bench_{path.stem}", path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        clashes = set(module.CASES) & set(CASES)
+        if clashes:
+            raise SystemExit(f"bench: {path.name} redefines {sorted(clashes)}")
+        CASES.update(module.CASES)
+
+
+_family_cases()
+
+
 def median_times(fns: list[Callable[[], Any]], repeat: int, device: str) -> list[float]:
     """Median seconds per call of each function, sampled round-robin so that load from elsewhere
     on the machine hits every contender alike."""

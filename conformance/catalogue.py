@@ -26,7 +26,14 @@ CHECKS: dict[str, str] = {
     "signature": "spec parameters and defaults = the oracle constructor's",
     "spec": "for drawn valid configs the oracle builds and follows the spec's shape and weight rules",
     "spec_errors": "the oracle rejects a config breaking one rule, or the spec says it accepts it",
+    # The backend functions (K.*; keraspec.conformance.ops):
+    "op_forward": "a backend function's outputs, shapes and dtypes equal the oracle function's",
+    "op_gradients": "a backend function's gradients of sum(output * cotangent) w.r.t. its differentiable arguments",
+    "op_stochastic": "a random function's draws have the oracle's distribution; seeded draws repeat",
 }
+
+#: The checks of backend functions (keraspec.conformance.ops).
+OP_CHECKS = ("op_forward", "op_gradients", "op_stochastic")
 
 #: The checks run per target (layer x oracle x device x dtype) by ``run_target_check``.
 TARGET_CHECKS = ("config", "input_errors", "shapes", "weights", "initial_weights", "forward", "forward_training", "gradients",

@@ -70,6 +70,13 @@ def register_record(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def register_check_model(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``keraspec check-model`` (see keraspec.conformance.model_check) to the command line."""
+    from .model_check import add_arguments  # light: torch and TensorFlow load when the command runs
+
+    return add_arguments(subparsers)
+
+
 def register_replay(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``keraspec replay`` to the ``keraspec`` command line."""
     p = subparsers.add_parser(

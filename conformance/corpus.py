@@ -209,7 +209,7 @@ class Corpus:
         for raw in index["cases"]:
             case = Case(raw["layer"], _decode(raw["config"]), tuple(tuple(s) for s in raw["input_shapes"]),
                         raw["dtype"], raw["seed"], raw["training"], magnitude=raw.get("magnitude", 0),
-                        values=raw.get("values", "normal"))
+                        values=raw.get("values", "normal"), call=_decode(raw.get("call", {})))
             self.recorded.append(RecordedCase(case, raw["oracle"], raw["variants"], raw["group"], raw["index"]))
         self._by_key = {(r.oracle, r.case.key()): r for r in self.recorded}
         self._arrays: dict[str, Any] = {}
@@ -348,7 +348,8 @@ def record(out_dir: Path, layers: Iterable[str] | None = None, oracles: Iterable
                     entry = {"layer": name, "oracle": oracle, "dtype": dtype, "config": _encode(case.config),
                              "input_shapes": [list(s) for s in case.input_shapes], "seed": case.seed,
                              "training": case.training, "magnitude": case.magnitude, "group": group, "index": position, "variants": {},
-                             **({"values": case.values} if case.values != "normal" else {})}
+                             **({"values": case.values} if case.values != "normal" else {}),
+                             **({"call": _encode(case.call)} if case.call else {})}
                     variants = list(base_variants)
                     if "masks" in checks and uses_input_mask(layer, case):
                         variants.append((False, True))

@@ -181,7 +181,8 @@ def oracle_run(target: Target, case: Case, training: bool, with_mask: bool = Fal
     step = not with_mask and training == gradient_training(target.spec, case) and "training_step" in checks
     unknown = unknown_shapes(target.spec, case) if plain and "shapes" in checks else None
     run = adapter.run(target.spec, case.config, inputs, case.dtype, training, weight_seed=case.seed + 1,
-                      cotangent_seed=case.seed + 2, input_mask=mask, probes=probes, step=step, unknown_shapes=unknown)
+                      cotangent_seed=case.seed + 2, input_mask=mask, probes=probes, step=step, unknown_shapes=unknown,
+                      call_arguments=case.call)
     _ORACLE_CACHE[key] = run
     if len(_ORACLE_CACHE) > _ORACLE_CACHE_SIZE:
         _ORACLE_CACHE.popitem(last=False)
@@ -254,11 +255,20 @@ def _run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool
     if not getattr(layer, "built", False):
         layer.build([tuple(t.shape) for t in tensors] if len(tensors) > 1 else tuple(tensors[0].shape))
     layer.set_weights(run.weights)
-    arg: Any = tensors if len(tensors) > 1 else tensors[0]
-    kwargs: dict[str, Any] = {"training": training}
+    kwargs: dict[str, Any] = {"training": training, **case.call}
+    named = target.spec.call_input_names
     if with_mask:
-        kwargs["mask"] = torch.tensor(make_mask(target.spec, case), device=device)
-    out = layer(arg, **kwargs)
+        masks = _mask_tensors(make_mask(target.spec, case), device)
+        if named:  # inputs passed by name carry their masks, as Keras tensors do
+            for tensor, mask in zip(tensors, masks if isinstance(masks, list) else [masks]):
+                if mask is not None:
+                    tensor._keras_mask = mask
+        else:
+            kwargs["mask"] = masks
+    if named:
+        out = layer(tensors[0], **dict(zip(named[1:], tensors[1:])), **kwargs)
+    else:
+        out = layer(tensors if len(tensors) > 1 else tensors[0], **kwargs)
     outs = list(out) if isinstance(out, (list, tuple)) else [out]
     rng = np.random.default_rng(case.seed + 2)
     cots = [rng.standard_normal(tuple(o.shape)) for o in outs]
@@ -280,6 +290,13 @@ def _run_ours(target: Target, case: Case, run: oracles.OracleRun, training: bool
         losses=[float(v) for v in layer.losses],
         raw_weight_grads=raw_weight_grads,
     )
+
+
+def _mask_tensors(mask: np.ndarray | list[np.ndarray | None], device: torch.device) -> Any:
+    """An input mask (or a list of them, None where an input takes none) as torch tensors."""
+    if isinstance(mask, list):
+        return [None if m is None else torch.tensor(m, device=device) for m in mask]
+    return torch.tensor(mask, device=device)
 
 
 def _trainable_weights(layer: Any) -> list[torch.Tensor]:
@@ -306,7 +323,7 @@ def _tol(target: Target, case: Case, gradient: bool = False, quantity: str = "ou
         length = max(length, int(np.prod(case.input_shapes[0][:-1])))
     dtype = spec.oracle_compute_dtype(case.config, target.oracle, case.dtype)
     return tolerance(dtype, target.device, op_class, length, gradient=gradient,
-                     scale=magnitude_scale(quantity, case.magnitude))
+                     scale=magnitude_scale(quantity, case.magnitude, spec.magnitude_degrees(quantity, case.config)))
 
 
 #: Serialized dtype policies (Keras 3 writes a dict where tf_keras writes the dtype's name).
@@ -407,12 +424,14 @@ def check_shapes(target: Target, case: Case) -> Measurement:
             problems.append(f"oracle compute_output_shape{unknown_arg} = {run.output_shape_unknown} != spec rule "
                             f"{spec_unknown} (spec bug?)")
     if target.spec.input.max_count > 0:
-        actual = tuple(run_ours(target, case, run, training=False, layer=layer).outputs[0].shape)
-        oracle_actual = tuple(run.outputs[0].shape)
+        # Several outputs (an RNN's state with return_state): the rule gives a list, one shape each.
+        actual = [tuple(o.shape) for o in run_ours(target, case, run, training=False, layer=layer).outputs]
+        oracle_actual = [tuple(o.shape) for o in run.outputs]
         concrete = target.spec.output_shape(case.config, list(case.input_shapes) if len(case.input_shapes) > 1 else case.input_shapes[0])
+        concrete_list = concrete if isinstance(concrete, list) else [concrete]
         if actual != oracle_actual:
-            problems.append(f"actual output shape {actual} != oracle's {oracle_actual}")
-        if concrete != oracle_actual:
+            problems.append(f"actual output shapes {actual} != oracle's {oracle_actual}")
+        if concrete_list != oracle_actual[:len(concrete_list)]:
             problems.append(f"spec rule on concrete shapes {concrete} != oracle's actual {oracle_actual}")
     if problems:
         raise AssertionError("; ".join(problems))
@@ -445,7 +464,9 @@ def check_weights(target: Target, case: Case) -> Measurement:
     for got, want in zip(layer.get_weights(), run.weights):
         m.add(compare(got, want, tolerance(case.dtype, target.device, "exact"), "get_weights after set_weights"))
     if run.weights:
-        wrong = [np.zeros(tuple(d + 1 for d in run.weights[0].shape), dtype=run.weights[0].dtype)] + run.weights[1:]
+        # Every axis one longer; a scalar weight (Attention's scale) gets an axis instead.
+        wrong_shape = tuple(d + 1 for d in run.weights[0].shape) or (2,)
+        wrong = [np.zeros(wrong_shape, dtype=run.weights[0].dtype)] + run.weights[1:]
         try:
             layer.set_weights(wrong)
         except ValueError as exc:
@@ -492,13 +513,18 @@ def check_initial_weights(target: Target, case: Case) -> Measurement:
         layer.build(arg)
         return [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
 
-    first = fresh()
-    names = [n for n, _ in target.spec.weight_shapes(case.config, arg, target.oracle)]
-    if len(first) != len(theirs):
-        raise AssertionError(f"{len(first)} weights after build, the oracle has {len(theirs)}")
-    random = [i for i, t in enumerate(theirs) if not t["deterministic"] and t["moments"] is not None]
-    builds = max((min(INITIAL_MAX_DRAWS, -(-INITIAL_MIN_ELEMENTS // max(first[i].size, 1))) for i in random), default=1)
-    draws = [first] + [fresh() for _ in range(builds - 1)]
+    # Our draws from a generator seeded by the case (and the global one left as it was), so a rerun
+    # measures the same statistics, failing or not.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(case.seed + 3)
+        first = fresh()
+        names = [n for n, _ in target.spec.weight_shapes(case.config, arg, target.oracle)]
+        if len(first) != len(theirs):
+            raise AssertionError(f"{len(first)} weights after build, the oracle has {len(theirs)}")
+        random = [i for i, t in enumerate(theirs) if not t["deterministic"] and t["moments"] is not None]
+        builds = max((min(INITIAL_MAX_DRAWS, -(-INITIAL_MIN_ELEMENTS // max(first[i].size, 1))) for i in random),
+                     default=1)
+        draws = [first] + [fresh() for _ in range(builds - 1)]
     m = Measurement()
     problems = []
     for i, (name, t) in enumerate(zip(names, theirs)):
@@ -536,7 +562,8 @@ def _check_outputs(target: Target, case: Case, training: bool) -> Measurement:
     for i, (got, want) in enumerate(zip(ours.losses, run.losses)):
         m.add(compare(np.array(got), np.array(want), tolerance(case.dtype, target.device, "reduction",
                                                                int(np.prod(case.input_shapes[0])),
-                                                               scale=magnitude_scale("loss", case.magnitude)),
+                                                               scale=magnitude_scale("loss", case.magnitude,
+                                                                                     target.spec.magnitude_degrees("loss", case.config))),
                       f"loss {i}"))
     if training:
         weights_tol = _tol(target, case, quantity="weights")
@@ -599,8 +626,10 @@ def check_masks(target: Target, case: Case) -> Measurement:
         # compute_mask is public API too: it must agree with the mask the call attached.
         device = torch.device(target.device)
         tensors = [torch.tensor(a, device=device) for a in make_inputs(target.spec, case)]
-        in_mask = torch.tensor(make_mask(target.spec, case), device=device) if with_mask else None
+        in_mask = _mask_tensors(make_mask(target.spec, case), device) if with_mask else None
         direct = ours.layer.compute_mask(tensors if len(tensors) > 1 else tensors[0], in_mask)
+        if isinstance(direct, (list, tuple)):  # one mask per output (an RNN with return_state): the first's
+            direct = direct[0]
         if direct is None:
             raise AssertionError("compute_mask returned None, but the oracle produces an output mask")
         m.add(compare(direct.detach().cpu().numpy().astype(np.float64), run.output_mask.astype(np.float64),

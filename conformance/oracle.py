@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from keraspec.spec import ORACLE_PACKAGES, ORACLES, LayerSpec
+from keraspec.spec import ORACLE_PACKAGES, ORACLES, LayerSpec, compute_dtype
 
 #: The learning rate of the training-step check's plain SGD step (the oracle's optimizer and ours):
 #: a power of two, exact in every dtype, since Keras keeps the learning rate in a float32 variable
@@ -137,10 +137,30 @@ class KerasOnTensorFlow:
     def to_tensor(self, value: np.ndarray) -> Any:
         return self.tf.convert_to_tensor(value)
 
-    def output_shape(self, obj: Any, input_shapes: Sequence[tuple[Any, ...]]) -> Any:
+    def output_shape(self, obj: Any, input_shapes: Sequence[tuple[Any, ...]], layer: LayerSpec | None = None) -> Any:
+        if layer is not None and layer.call_input_names:  # one shape per input, as the call takes them
+            return _plain_shape(obj.compute_output_shape(*input_shapes))
         arg = list(input_shapes) if len(input_shapes) > 1 else input_shapes[0]
         shape = obj.compute_output_shape(arg)
         return _plain_shape(shape)
+
+    @staticmethod
+    def call(obj: Any, layer: LayerSpec, tensors: Sequence[Any], **kwargs: Any) -> Any:
+        """Call the layer on its inputs as the spec says they are passed: one list, or (``call.input_names``)
+        the first positionally and the others by name."""
+        if layer.call_input_names:
+            named = dict(zip(layer.call_input_names[1:], tensors[1:]))
+            return obj(tensors[0], **named, **kwargs)
+        return obj(list(tensors) if len(tensors) > 1 else tensors[0], **kwargs)
+
+    def build(self, obj: Any, layer: LayerSpec, shapes: Sequence[tuple[Any, ...]], dtype: str) -> None:
+        """Build the layer for ``shapes``; a layer whose inputs are passed by name builds on a first call
+        (tf_keras's MultiHeadAttention has no build taking its inputs' shapes), on zeros."""
+        if layer.call_input_names:
+            zeros = [self.tf.zeros([1 if d is None else d for d in s], dtype=compute_dtype(dtype)) for s in shapes]
+            self.call(obj, layer, zeros, training=False)
+            return
+        obj.build(list(shapes) if len(shapes) > 1 else shapes[0])
 
     def run(
         self,
@@ -152,10 +172,11 @@ class KerasOnTensorFlow:
         weights: Sequence[np.ndarray] | None = None,
         weight_seed: int = 0,
         cotangent_seed: int = 1,
-        input_mask: np.ndarray | None = None,
+        input_mask: np.ndarray | list[np.ndarray | None] | None = None,
         probes: Sequence[np.ndarray] = (),
         step: bool = False,
         unknown_shapes: Sequence[tuple[Any, ...]] | None = None,
+        call_arguments: Mapping[str, Any] | None = None,
     ) -> OracleRun:
         """Build, (re)set weights, run forward and backward once.  Weights are drawn from
         ``weight_seed`` unless given, so every weight (biases too) is exercised.  Then, with ``step``,
@@ -197,7 +218,7 @@ class KerasOnTensorFlow:
             # Integer inputs (indices) are constants: not differentiable, so not gradient sources.
             variables = [tf.Variable(x) if np.issubdtype(x.dtype, np.floating) else tf.constant(x) for x in inputs]
             differentiable = [v for v in variables if isinstance(v, tf.Variable)]
-            obj.build(shapes if len(shapes) > 1 else shapes[0])
+            self.build(obj, layer, shapes, dtype)
             if weights is None:
                 rng = np.random.default_rng(weight_seed)
                 weights = [_random_like(rng, w) for w in obj.get_weights()]
@@ -207,22 +228,23 @@ class KerasOnTensorFlow:
             trainable_ids = {id(v) for v in obj.trainable_weights}
             result.trainable = [id(v) in trainable_ids for v in obj.weights]
             try:
-                result.output_shape = self.output_shape(obj, shapes)
+                result.output_shape = self.output_shape(obj, shapes, layer)
             except Exception as exc:  # noqa: BLE001 - some layers cannot infer statically
                 result.output_shape = f"error: {type(exc).__name__}: {exc}"
             if unknown_shapes is not None:
                 try:
-                    result.output_shape_unknown = self.output_shape(obj, list(unknown_shapes))
+                    result.output_shape_unknown = self.output_shape(obj, list(unknown_shapes), layer)
                 except Exception as exc:  # noqa: BLE001 - the oracle's answer, for the shapes check
                     result.output_shape_unknown = f"error: {type(exc).__name__}: {exc}"[:300]
             with tf.GradientTape() as tape:
                 # Plain tensors, not the variables: layers may return their input (Identity) and
                 # Keras reads .ndim/_keras_mask off it; the tape still sees the variables.
                 tensors = [tf.identity(v) for v in variables]
-                if input_mask is not None:
-                    tensors[0]._keras_mask = tf.convert_to_tensor(input_mask)
-                arg: Any = tensors if len(tensors) > 1 else tensors[0]
-                out = obj(arg, training=training)
+                masks = input_mask if isinstance(input_mask, list) else [input_mask]
+                for tensor, mask in zip(tensors, masks):
+                    if mask is not None:
+                        tensor._keras_mask = tf.convert_to_tensor(mask)
+                out = self.call(obj, layer, tensors, training=training, **(call_arguments or {}))
                 outs = out if isinstance(out, (list, tuple)) else [out]
                 if activation is not None:
                     outs = [self._activate_channels_first(activation, o) for o in outs]
@@ -262,7 +284,7 @@ class KerasOnTensorFlow:
                 obj.set_weights(result.updated_weights)
             for probe in probes:
                 try:
-                    out = obj(tf.convert_to_tensor(probe), training=False)
+                    out = obj(tf.convert_to_tensor(probe), training=False, **(call_arguments or {}))
                 except Exception as exc:  # noqa: BLE001 - refusing the probe is the answer
                     result.probe_errors.append(f"{type(exc).__name__}: {exc}"[:500])
                     result.probe_outputs.append(np.zeros(0))
@@ -320,7 +342,7 @@ class KerasOnTensorFlow:
             config = {**config, layout.param: "channels_last"}
             shapes = [_shape_last(s) for s in shapes]
         obj = self.construct(layer, config, dtype)
-        obj.build(shapes if len(shapes) > 1 else shapes[0])
+        self.build(obj, layer, shapes, dtype)
         symbolic = shapes if len(shapes) > 1 else shapes[0]
         out = []
         for variable, spec_weight in zip(obj.weights, layer.built_weights(config, symbolic)):
@@ -350,8 +372,8 @@ class KerasOnTensorFlow:
             inputs = [_channels_last(x) for x in inputs]
         try:
             obj = self.construct(layer, config)
-            arg: Any = [self.to_tensor(x) for x in inputs]
-            obj(arg if len(arg) > 1 else arg[0]) if inputs else None
+            if inputs:
+                self.call(obj, layer, [self.to_tensor(x) for x in inputs])
         except Exception as exc:  # noqa: BLE001
             return f"{type(exc).__name__}: {exc}"
         return None

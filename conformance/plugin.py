@@ -67,6 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--xfails-file", action="append", default=None,
                     help="a known-mismatch file of the implementation under test (same format as "
                          "keraspec/conformance/known_mismatches.yaml); its entries apply to that implementation only")
+    group.addoption("--spec-dir", action="append", default=None,
+                    help="a folder of spec *.yaml files for your own layers, loaded next to the package's "
+                         "(repeatable; also env KERASPEC_SPEC_DIRS); their classes come from --impl")
     group.addoption("--progress", choices=PROGRESS_CHOICES, default="auto",
                     help="cases done, of the total, and the time left, on stderr: in place on a terminal, otherwise a "
                          "plain line each tenth of the run or minute (none in its first 30 s); auto: on unless the CI "
@@ -119,6 +122,20 @@ def check_options(values: Mapping[str, Any]) -> None:
         raise OptionError(f"--results {results}: {problem}")
 
 
+def use_spec_dirs(dirs: Sequence[str] | None) -> None:
+    """Load the user spec folders of --spec-dir next to the package's spec (before any option names a
+    layer); OptionError, one line, for a folder that is not one, an invalid file or a name clash."""
+    from keraspec.spec.loader import SpecFileError, add_spec_dirs, load_all
+
+    try:
+        add_spec_dirs(dirs or [])
+        load_all()
+    except SpecFileError as exc:
+        # The package's own files are loaded here too: name the option only when a folder was given.
+        prefix = "--spec-dir: " if dirs else "spec: "
+        raise OptionError(prefix + " ".join(str(exc).split())) from None
+
+
 class _RaisingParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print usage and exit
         raise OptionError(message)
@@ -145,6 +162,7 @@ def read_options(argv: Sequence[str]) -> argparse.Namespace:
     reader = _OptionReader()
     pytest_addoption(reader)  # type: ignore[arg-type]
     namespace, _ = reader.parser.parse_known_args(list(argv))
+    use_spec_dirs(namespace.spec_dir)
     check_options(vars(namespace))
     return namespace
 
@@ -231,6 +249,10 @@ def state(config: pytest.Config) -> _State:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "keraspec_case(layer, check, oracle, device, dtype): a conformance case")
+    try:
+        use_spec_dirs(config.getoption("spec_dir"))
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
     st_ = _State(config)
     config.stash[_STATE_KEY] = st_
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
@@ -374,7 +396,9 @@ def run_property(request: pytest.FixtureRequest, strategy: st.SearchStrategy[Any
     request.node.keraspec_info = info
     explicit = explicit or []
     budget = st_.examples or settings().max_examples
-    overrides = {"max_examples": max(MIN_DRAWN_EXAMPLES, budget - len(explicit))}
+    # One failure, the shrunk first: several distinct ones would come as an ExceptionGroup whose
+    # examples the registry could not tell apart.
+    overrides = {"max_examples": max(MIN_DRAWN_EXAMPLES, budget - len(explicit)), "report_multiple_bugs": False}
     ran: list[Any] = []
 
     def one(example: Any) -> None:
@@ -454,9 +478,10 @@ def run_target_check(request: pytest.FixtureRequest, target: Target, check: str)
 def _coverage(target: Target, check: str, ran: list[Case]) -> dict[str, Any]:
     """What the examples a check ran covered of each choice parameter; a missing value names the
     oracle limit that keeps it from this oracle, check and dtype, where one does."""
-    from .strategies import covered_values, effective_params
+    from .strategies import NAMED_OBJECT_COVERAGE_DTYPES, covered_choice_params, covered_values, effective_params
 
-    out: dict[str, Any] = covered_values(target.spec, target.oracle, [c.config for c in ran])
+    out: dict[str, Any] = covered_values(target.spec, target.oracle, [c.settings() for c in ran])
+    enumerated = covered_choice_params(target.spec, target.oracle, target.dtype)
     effective = effective_params(target.spec, target.oracle, ran)
     base = ran[0].config if ran else {}
     for name, cover in out.items():
@@ -466,11 +491,30 @@ def _coverage(target: Target, check: str, ran: list[Case]) -> dict[str, Any]:
                 limit = target.spec.oracle_limit({**base, name: value}, target.oracle, check, target.dtype)
             except Exception:  # noqa: BLE001 - a value this base config cannot take
                 limit = None
-            why[repr(value)] = f"oracle limit {limit.name}" if limit is not None else "not drawn"
+            if limit is not None:
+                why[repr(value)] = f"oracle limit {limit.name}"
+            elif name not in enumerated:
+                why[repr(value)] = (f"named objects are enumerated in {', '.join(NAMED_OBJECT_COVERAGE_DTYPES)} "
+                                    "(strategies.NAMED_OBJECT_COVERAGE_DTYPES); drawn, not enumerated, here")
+            else:
+                why[repr(value)] = "not drawn"
         cover["why_missing"] = why
     for name, hit in effective.items():  # parameters that matter only with others: did one case give them an effect?
         out.setdefault(name, {"covered": [], "missing": []})["effective"] = hit
     return out
+
+
+def _with_defaults(case: Case, oracle: str | None) -> dict[str, Any]:
+    """The case's settings with the spec's defaults filled in (as the oracle defines them), so a
+    registry predicate may name a parameter the case leaves at its default."""
+    from keraspec import spec as spec_module
+
+    try:
+        layer = spec_module.lookup(case.layer)
+    except KeyError:
+        return case.settings()
+    oracle = oracle if oracle in layer.oracles else next(iter(layer.oracles), "keras3")
+    return {**layer.defaults(oracle), **case.settings()}
 
 
 def _registry_match(st_: _State, scope: dict[str, Any], example: Any, predicate_free_only: bool = False) -> registry.Entry | None:
@@ -480,7 +524,8 @@ def _registry_match(st_: _State, scope: dict[str, Any], example: Any, predicate_
             continue
         if predicate_free_only and entry.when is not None:
             continue
-        if isinstance(example, Case) and not entry.matches_case(example.config, example.input_shapes, example.dtype,
+        if isinstance(example, Case) and not entry.matches_case(_with_defaults(example, scope.get("oracle")),
+                                                                example.input_shapes, example.dtype,
                                                                 example.magnitude, example.values):
             continue
         entry.matched.append(scope.get("test_id", ""))

@@ -71,6 +71,12 @@ class Case:
     magnitude: int = 0
     #: What the input elements are: one of INPUT_VALUES.
     values: str = "normal"
+    #: The call arguments (the spec's ``call.arguments``), passed to every call of the layer.
+    call: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> dict[str, Any]:
+        """The config and the call arguments together: every drawn choice of the case."""
+        return {**self.config, **self.call}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -83,6 +89,7 @@ class Case:
             "magnitude": self.magnitude,
             # Only when special: the keys of ordinary cases (and the corpus recorded with them) stay.
             **({"values": self.values} if self.values != "normal" else {}),
+            **({"call": self.call} if self.call else {}),
         }
 
     def key(self) -> str:
@@ -202,21 +209,39 @@ def choice_values(p: ParamSpec) -> list[Any] | None:
 
 
 def choice_params(spec: LayerSpec, oracle: str) -> dict[str, list[Any]]:
-    """The layer's choice parameters (for ``oracle``) and their values."""
+    """The layer's choice parameters (for ``oracle``) and their values, call arguments included."""
     out = {}
-    for name, p in spec.params.items():
+    for name, p in {**spec.params, **spec.call_arguments}.items():
         values = choice_values(p) if p.in_oracle(oracle) else None
         if values and len(values) > 1:
             out[name] = values
     return out
 
 
-def covering_assignments(spec: LayerSpec, oracle: str) -> list[dict[str, Any]]:
+#: The dtype policies in which the covering cases enumerate every named object (activation,
+#: initializer, regularizer, constraint) for every layer.  In the others (half precision, mixed) the
+#: covering budget goes to the layer's own choices -- the named objects are the same code in every
+#: layer and are still drawn there -- except in a layer whose only choices are named objects (the
+#: Activation layer), which enumerates them in every policy.
+NAMED_OBJECT_COVERAGE_DTYPES = ("float32", "float64")
+
+
+def covered_choice_params(spec: LayerSpec, oracle: str, dtype: str | None = None) -> dict[str, list[Any]]:
+    """The choice parameters the covering cases of ``dtype`` enumerate (see NAMED_OBJECT_COVERAGE_DTYPES)."""
+    params = choice_params(spec, oracle)
+    if dtype is None or dtype in NAMED_OBJECT_COVERAGE_DTYPES:
+        return params
+    named = {**spec.params, **spec.call_arguments}
+    own = {k: v for k, v in params.items() if named[k].type not in NAMED_CHOICES}
+    return own or params
+
+
+def covering_assignments(spec: LayerSpec, oracle: str, dtype: str | None = None) -> list[dict[str, Any]]:
     """Assignments that together give every choice parameter every value: the i-th sets each choice
     parameter to one of its values, each parameter cycling through its own list from its own offset
     (so that, e.g., use_bias=False does not always meet the first activation), and there are as many
     as the longest choice list has values."""
-    params = choice_params(spec, oracle)
+    params = covered_choice_params(spec, oracle, dtype)
     n = max((len(v) for v in params.values()), default=0)
     return [{name: values[(i + offset) % len(values)] for offset, (name, values) in enumerate(params.items())}
             for i in range(n)]
@@ -228,7 +253,7 @@ def covered_values(spec: LayerSpec, oracle: str, configs: list[Mapping[str, Any]
     out: dict[str, dict[str, list[Any]]] = {}
     normalized = [spec.normalize(c, oracle) for c in configs]
     for name, values in choice_params(spec, oracle).items():
-        p = spec.params[name]
+        p = spec.params.get(name) or spec.call_arguments[name]
         seen = [n.get(name) for n in normalized]
 
         def present(v: Any) -> bool:
@@ -300,8 +325,12 @@ def input_shapes(draw: st.DrawFn, spec: LayerSpec, config: Mapping[str, Any]) ->
         return (batch, *dims)
 
     first = one_shape()
-    shapes = [first] + [first if i.same_shape else one_shape() for _ in range(count - 1)]
-    return tuple(shapes)
+    shapes = [list(first)] + [list(first) if i.same_shape else list(one_shape()) for _ in range(count - 1)]
+    for group in i.tie:  # members share the first present member's size
+        present = [(k, axis) for k, axis in group if k < count]
+        for k, axis in present[1:]:
+            shapes[k][axis] = shapes[present[0][0]][present[0][1]]
+    return tuple(tuple(s) for s in shapes)
 
 
 def _factorizations(total: int) -> list[tuple[int, ...]]:
@@ -344,9 +373,12 @@ def covering_cases(spec: LayerSpec, oracle: str, dtype: str) -> tuple[Case, ...]
     of a target sees the same cases.  A value still missing is one the spec's rules do not allow for
     this oracle (a constraint or a whole-config oracle limit)."""
     out: list[Case] = []
-    for assignment in covering_assignments(spec, oracle):
+    for assignment in covering_assignments(spec, oracle, dtype):
         out.append(_one_case(spec, oracle, dtype, assignment, len(out)))
-    for name, cover in covered_values(spec, oracle, [c.config for c in out]).items():
+    enumerated = covered_choice_params(spec, oracle, dtype)
+    for name, cover in covered_values(spec, oracle, [c.settings() for c in out]).items():
+        if name not in enumerated:
+            continue
         for value in cover["missing"]:
             out.append(_one_case(spec, oracle, dtype, {name: value}, len(out)))
     # Parameters that only matter together with others (or with some inputs): a case where each has
@@ -417,6 +449,9 @@ def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: b
     config = draw(valid_configs(spec, oracle, forced), label="config")
     shapes = draw(input_shapes(spec, config), label="input_shapes")
     config = repair(spec, _input_dependent(draw, spec, config, shapes), oracle)
+    call = {name: forced[name] if forced and name in forced else draw(st.sampled_from(choice_values(p) or [p.default]),
+                                                                          label=name)
+            for name, p in spec.call_arguments.items() if p.in_oracle(oracle)}
     seed = draw(st.integers(0, 2**31 - 1), label="seed")
     if training is None:
         training = draw(st.booleans(), label="training")
@@ -425,7 +460,7 @@ def cases(draw: st.DrawFn, spec: LayerSpec, oracle: str, dtype: str, training: b
     elif magnitude is None:  # unit scale half the time: it is where most wrong values show
         wide = MAGNITUDES[compute_dtype(dtype)]
         magnitude = draw(st.sampled_from((wide[0],) * (len(wide) - 1) + wide), label="magnitude")
-    return Case(spec.name, config, shapes, dtype, seed, training, magnitude=magnitude)
+    return Case(spec.name, config, shapes, dtype, seed, training, magnitude=magnitude, call=call)
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -522,10 +557,17 @@ def unknown_shapes(spec: LayerSpec, case: Case) -> list[tuple[Any, ...]] | None:
     symbolic = [[None, *s[1:]] for s in case.input_shapes]
     arg = [tuple(s) for s in symbolic] if len(symbolic) > 1 else tuple(symbolic[0])
     weights = spec.weight_shapes(case.config, arg)
+    # Tied axes (inputs.tie) are one size: they are freed together or not at all.
+    groups = {(k, axis): [m for m in group if m[0] < len(symbolic)] for group in spec.input.tie for k, axis in group}
     freed = False
-    for shape in symbolic:
+    for k, shape in enumerate(symbolic):
         for axis in range(1, len(shape)):
-            size, shape[axis] = shape[axis], None
+            if shape[axis] is None:
+                continue  # freed with its tie group
+            members = groups.get((k, axis), [(k, axis)])
+            sizes = [symbolic[m][a] for m, a in members]
+            for m, a in members:
+                symbolic[m][a] = None
             trial = [tuple(s) for s in symbolic] if len(symbolic) > 1 else tuple(symbolic[0])
             try:
                 ok = spec.weight_shapes(case.config, trial) == weights
@@ -535,7 +577,8 @@ def unknown_shapes(spec: LayerSpec, case: Case) -> list[tuple[Any, ...]] | None:
             if ok:
                 freed = True
             else:
-                shape[axis] = size
+                for (m, a), size in zip(members, sizes):
+                    symbolic[m][a] = size
     return [tuple(s) for s in symbolic] if freed else None
 
 
@@ -584,16 +627,24 @@ def probe_inputs(spec: LayerSpec, case: Case) -> list[tuple[str, np.ndarray]]:
     return [(what, rng.standard_normal(s).astype(np_dtype)) for what, s in shapes]
 
 
-def make_mask(spec: LayerSpec, case: Case) -> np.ndarray:
+def make_mask(spec: LayerSpec, case: Case) -> np.ndarray | list[np.ndarray | None]:
     """A boolean input mask of the spec's ``masking.mask_shape`` (default: every axis but the last,
-    Keras's (batch, time) for sequences), with holes anywhere -- not only right padding."""
+    Keras's (batch, time) for sequences), with holes anywhere -- not only right padding.  Where the
+    spec masks several inputs (``masking.inputs``), a list with one mask per input (None for an
+    input that takes none)."""
     rng = np.random.default_rng(case.seed + 7)
-    rule = spec.masking.get("mask_shape", "input[:-1]")
-    shape = tuple(compile_expr(rule)(spec.env(spec.normalize(case.config), case.input_shapes[0])))
-    mask = rng.random(shape) > 0.3
-    if mask.ndim >= 2:
-        mask[:, 0] = True  # keep a step per sample so every sample has data
-    return mask
+    rule = compile_expr(spec.masking.get("mask_shape", "input[:-1]"))
+    config = spec.normalize(case.config)
+
+    def one(shape_of: tuple[int, ...]) -> np.ndarray:
+        mask = rng.random(tuple(rule(spec.env(config, shape_of)))) > 0.3
+        if mask.ndim >= 2:
+            mask[:, 0] = True  # keep a step per sample so every sample has data
+        return mask
+
+    if spec.masked_inputs == (0,):
+        return one(case.input_shapes[0])
+    return [one(shape) if i in spec.masked_inputs else None for i, shape in enumerate(case.input_shapes)]
 
 
 # -- rules and invalid configs -----------------------------------------------------------------------
@@ -645,9 +696,11 @@ def _offending_value(p: ParamSpec, rule: Rule, current: Any, env: Mapping[str, A
 
 
 @st.composite
-def invalid_cases(draw: st.DrawFn, spec: LayerSpec, rule: Rule) -> tuple[Case, Rule]:
-    """A case whose config (or input) breaks exactly ``rule`` and nothing else."""
-    case = draw(cases(spec, "keras3", "float32", training=False), label="valid case")
+def invalid_cases(draw: st.DrawFn, spec: LayerSpec, rule: Rule, oracle: str | None = None) -> tuple[Case, Rule]:
+    """A case whose config (or input) breaks exactly ``rule`` and nothing else, drawn from the
+    parameters ``oracle`` has (default: keras3, or the one oracle the layer has)."""
+    oracle = oracle or ("keras3" if "keras3" in spec.oracles or not spec.oracles else next(iter(spec.oracles)))
+    case = draw(cases(spec, oracle, "float32", training=False), label="valid case")
     config = dict(case.config)
     env = spec.env(spec.normalize(config), [(None, *s[1:]) for s in case.input_shapes])
     if rule.kind == "constraint":

@@ -36,7 +36,6 @@ from keraspec.spec import SpecConfigError, SpecTypeError
 
 from . import activations, constraints, initializers, regularizers
 from .base import InputSpec, Layer, Shape
-from .flavor import get_flavor
 
 _UNSET: Any = object()
 _NUMPY_DTYPES: dict[torch.dtype, Any] = {
@@ -68,14 +67,6 @@ class _ActivationLayer(Layer):
     that leaves out the parameters the flavour's oracle does not have (spec ``only_in``)."""
 
     supports_masking = True
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._flavor = get_flavor()
-
-    @property
-    def _tf_keras(self) -> bool:
-        return self._flavor == "tf_keras"
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

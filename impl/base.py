@@ -33,6 +33,7 @@ import torch
 from keraspec import spec as _spec
 
 from . import activations, constraints, initializers, regularizers
+from .flavor import get_flavor
 
 Shape = tuple[int | None, ...]
 
@@ -218,6 +219,9 @@ class Layer(torch.nn.Module):
         if unknown:
             raise TypeError(f"{type(self).__name__}: unrecognized keyword argument(s) {unknown}")
         self.name = name or _auto_name(type(self).__name__)
+        # The Keras this layer imitates where the oracles disagree, fixed at construction (as a
+        # Keras layer's behaviour is fixed by the package that built it).
+        self._flavor = get_flavor()
         # Keras's dtype surface: ``dtype_policy`` (its name goes into get_config), ``compute_dtype``
         # (inputs are cast to it; the call computes and outputs in it), ``variable_dtype`` (weights
         # are stored in it) and ``dtype``, an alias of ``variable_dtype``.
@@ -238,6 +242,11 @@ class Layer(torch.nn.Module):
         takes = _call_arguments(type(self))
         self._call_takes_training, self._call_takes_mask = takes["training"], takes["mask"]
         self._computes_mask = self.supports_masking or type(self).compute_mask is not Layer.compute_mask
+
+    @property
+    def _tf_keras(self) -> bool:
+        """Whether this layer imitates tf_keras (Keras 2) rather than Keras 3."""
+        return self._flavor == "tf_keras"
 
     # -- configuration --------------------------------------------------------------------------
     @classmethod
@@ -268,6 +277,8 @@ class Layer(torch.nn.Module):
             "dtype": self.dtype_policy.serialize(),
         }
         for key, value in self._config.items():
+            if key in params and not params[key].in_oracle(self._flavor):
+                continue  # a parameter only the other Keras has (spec ``only_in``)
             kind = params[key].type if key in params else "any"
             config[key] = _serialize(kind, value)
         return config
@@ -400,6 +411,11 @@ class Layer(torch.nn.Module):
             if inputs.dtype != self._compute_dtype and inputs.is_floating_point():
                 inputs = self._cast(inputs)
         else:
+            if _is_symbolic(inputs):  # a functional model being defined: record the call
+                from .models import apply
+
+                extra = {k: v for k, v in (("training", training), ("mask", mask)) if v is not None}
+                return apply(self, inputs, **extra, **kwargs)
             inputs = self._as_tensors(inputs)
         if self.input_spec is not None:
             self._check_inputs(inputs)
@@ -423,6 +439,14 @@ class Layer(torch.nn.Module):
                 out_mask = self.compute_mask(inputs, mask)
                 if out_mask is not None:
                     outputs._keras_mask = out_mask
+        elif (mask is not None or self._computes_mask) and isinstance(outputs, (list, tuple)):
+            # Keras pairs the flattened outputs with the flattened output masks: a lone mask goes to
+            # the first output (Attention's result, not its scores).
+            out_mask = self.compute_mask(inputs, mask)
+            masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask]
+            for output, output_mask in zip(outputs, masks):
+                if output_mask is not None and isinstance(output, torch.Tensor):
+                    output._keras_mask = output_mask
         return outputs
 
     def _call_with_compute_weights(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
@@ -529,6 +553,13 @@ def _shape_of(inputs: Any) -> Any:
     if isinstance(inputs, (list, tuple)):
         return [tuple(x.shape) for x in inputs]
     return tuple(inputs.shape)
+
+
+def _is_symbolic(inputs: Any) -> bool:
+    """Whether ``inputs`` are (or hold) keraspec.impl.models KerasTensors."""
+    if isinstance(inputs, (list, tuple)):
+        return any(getattr(x, "_keraspec_symbolic", False) for x in inputs)
+    return getattr(inputs, "_keraspec_symbolic", False)
 
 
 def _mask_of(inputs: Any) -> Any:

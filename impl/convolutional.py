@@ -357,13 +357,12 @@ class _ConvTranspose(SpatialLayer):
     ) -> None:
         super().__init__(**kwargs)
         self._configure(locals())
-        self._flavor = get_flavor()
         self.activation = activations.get(activation)
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        if self._flavor == "tf_keras":
+        if self._tf_keras:
             # tf_keras's transposed convolutions report their ConvND base's groups (always 1), and its
             # Conv3DTranspose leaves dilation_rate out (it ignores it).
             config["groups"] = 1

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from . import activations, regularizers
 from .base import InputSpec, Layer, Shape
-from .flavor import get_flavor
 
 
 class Dense(Layer):
@@ -256,7 +255,6 @@ class Embedding(Layer):
         kwargs.pop("batch_input_shape", None)  # tf_keras's config repeats input_length as it
         super().__init__(**kwargs)
         own = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__", "input_length")}
-        self._tf_keras = get_flavor() == "tf_keras"
         self._configure({**own, "input_length": input_length})
         if not self._tf_keras:  # Keras 3 drops input_length (with a deprecation warning)
             self._config.pop("input_length")

@@ -7,15 +7,25 @@ here by Keras class name (``--impl`` points it at any other module that follows 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from keraspec import spec as _spec
+from keraspec.spec import loader as _loader
 
 from .base import Layer, iter_layers
 from .flavor import use_flavor
 
-#: The family modules of keraspec.impl, one per layer family of the spec.
-FAMILY_MODULES = ("core", "convolutional", "pooling", "reshaping", "regularization", "locally_connected",
-                  "advanced_activations", "merging", "normalization")
+#: Modules holding layers the spec does not draw (a Lambda wraps a user's function: no oracle can
+#: run it), beside the one module per spec family.
+UNSPECIFIED_LAYER_MODULES = ("lambda_layer",)
+
+#: The family modules of keraspec.impl: one per layer family of the spec, named like its YAML file (a
+#: family whose module does not exist yet is simply not implemented: the suite says so per layer).
+#: (The package's own families only: a user's --spec-dir family lives in the user's module.)
+FAMILY_MODULES = tuple(
+    name for name in (*sorted({s.family for s in _loader.load_all(_loader.SPEC_DIR, user_dirs=()).values()}),
+                      *UNSPECIFIED_LAYER_MODULES)
+    if importlib.util.find_spec(f"keraspec.impl.{name}") is not None)
 
 _registry: dict[str, type[Layer]] = {}
 for _module_name in FAMILY_MODULES:

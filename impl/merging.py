@@ -48,7 +48,7 @@ import torch
 from keraspec.spec import SpecConfigError
 
 from .base import Layer
-from .flavor import get_flavor
+from .tf_math import rsqrt as _rsqrt
 
 __all__ = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract",
            "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract"]
@@ -88,29 +88,6 @@ def _minimum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.minimum(a, b)
 
 
-class _Rsqrt(torch.autograd.Function):
-    """``tf.math.rsqrt`` with TensorFlow's gradient, ``-0.5 * (grad * y) * (y * y)`` in the input's
-    dtype: torch's ``-0.5 * grad * y**3`` overflows float16 where y**3 does, TensorFlow's not
-    until the whole product does."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        y = torch.rsqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        return -0.5 * (grad * y) * (y * y)
-
-
-def _rsqrt(x: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _Rsqrt.apply(x)
-    return torch.rsqrt(x)
-
-
 def _bool(mask: torch.Tensor) -> torch.Tensor:
     return mask if mask.dtype == torch.bool else mask != 0
 
@@ -126,14 +103,6 @@ class _Merge(Layer):
     supports_masking = True
     #: The number of inputs the layer takes (None: one or more).
     _exact_inputs: ClassVar[int | None] = None
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._flavor = get_flavor()
-
-    @property
-    def _tf_keras(self) -> bool:
-        return self._flavor == "tf_keras"
 
     # -- inputs ------------------------------------------------------------------------------------
     def _error(self, message: str, shapes: Any) -> ValueError:

@@ -44,9 +44,10 @@ from keraspec.spec import SpecConfigError, SpecTypeError
 from . import constraints, initializers, regularizers
 from .advanced_activations import _rounded as _rounded_warns
 from .base import InputSpec, Layer, Shape, torch_dtype
-from .flavor import get_flavor
+from .tf_math import HALF_DTYPES as _HALF
+from .tf_math import rsqrt as _rsqrt
+from .tf_math import sqrt as _sqrt
 
-_HALF = (torch.float16, torch.bfloat16)
 _UNSET: Any = object()
 #: Keras 3's backend.epsilon(), the guard of its masked moments.
 _KERAS_EPSILON = 1e-7
@@ -66,62 +67,6 @@ def _is_int(value: Any) -> bool:
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     """``backend.result_type(dtype, "float32")``: float64 stays, anything narrower computes in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _rsqrt_value(x: torch.Tensor) -> torch.Tensor:
-    """TensorFlow's Rsqrt on CPU: float32 as 1 / sqrt (Eigen's scalar path, exact for tensors shorter
-    than a packet; its vectorised path is a hardware approximation refined by one Newton step, within
-    an ulp of this), float16 / bfloat16 through float32, float64 correctly rounded."""
-    if x.dtype in _HALF:
-        return (1.0 / torch.sqrt(x.float())).to(x.dtype)
-    if x.dtype == torch.float32:
-        return 1.0 / torch.sqrt(x)
-    return torch.rsqrt(x)
-
-
-class _Rsqrt(torch.autograd.Function):
-    """``tf.math.rsqrt`` with TensorFlow's gradient: ``-0.5 * (dy * y) * (y * y)``, and 0 where the
-    incoming gradient is 0 (so a 0 * inf does not turn into NaN, e.g. at a zero sum of squares)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        y = _rsqrt_value(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, dy: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        g = (-0.5 * (dy * y)) * (y * y)
-        return torch.where(dy == 0, torch.zeros((), dtype=g.dtype, device=g.device), g)
-
-
-class _Sqrt(torch.autograd.Function):
-    """``tf.math.sqrt`` with TensorFlow's gradient: ``0.5 * dy / y``, and 0 where ``dy`` is 0."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        y = torch.sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, dy: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        g = (0.5 * dy) / y
-        return torch.where(dy == 0, torch.zeros((), dtype=g.dtype, device=g.device), g)
-
-
-def _rsqrt(x: torch.Tensor) -> torch.Tensor:
-    if x.requires_grad and torch.is_grad_enabled():
-        return _Rsqrt.apply(x)
-    return _rsqrt_value(x)
-
-
-def _sqrt(x: torch.Tensor) -> torch.Tensor:
-    if x.requires_grad and torch.is_grad_enabled():
-        return _Sqrt.apply(x)
-    return torch.sqrt(x)
 
 
 def _tf_moments(x: torch.Tensor, dims: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,14 +209,6 @@ class _Normalization(Layer):
     before ``call``, and whether a mixed policy's float32 weights are read as compute-dtype casts)."""
 
     supports_masking = True
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._flavor = get_flavor()
-
-    @property
-    def _tf_keras(self) -> bool:
-        return self._flavor == "tf_keras"
 
     def _autocast_inputs(self) -> bool:
         return True

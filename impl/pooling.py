@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 
 from .base import InputSpec, Shape
-from .flavor import get_flavor
 from .spatial import SpatialLayer, conv_output_length, is_symmetric, same_paddings, torch_pad_arg, window_counts
 
 _MAX_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -209,13 +208,12 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(data_format, keepdims, **kwargs)
-        self._flavor = get_flavor()  # the oracle whose masked mean this layer computes, fixed at construction
 
     def call(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
             return self._reduce(inputs)
         keep = mask.to(torch.bool).unsqueeze(1 if self._channels_first else 2)
-        if self._flavor == "tf_keras":  # tf_keras multiplies by the mask: NaN or inf at a masked step reaches the mean
+        if self._tf_keras:  # tf_keras multiplies by the mask: NaN or inf at a masked step reaches the mean
             total = inputs * keep.to(inputs.dtype)
         else:  # Keras 3 selects: a masked step contributes nothing, whatever it holds
             total = torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))

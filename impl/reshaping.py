@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import InputSpec, Shape
-from .flavor import get_flavor
-from .resize import INTERPOLATIONS, ROWS_FIRST, area_scale, lerp_axis, repeat_cells, resample_axis
+from .resize import INTERPOLATIONS, repeat_cells, resize
 from .spatial import SpatialLayer, torch_pad_arg
 
 Pairs = tuple[tuple[int, int], ...]
@@ -36,7 +35,6 @@ class _ZeroPadding(_PairsLayer):
     def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._configure(locals())
-        self._flavor = get_flavor()
         pads = self._pairs(self.padding)
         # F.pad takes the last axis first; channels_last inputs have the (unpadded) channels last.
         self._pad_arg = torch_pad_arg(pads) if self._channels_first else (0, 0) + torch_pad_arg(pads)
@@ -59,13 +57,8 @@ class _ZeroPadding(_PairsLayer):
 
 
 class ZeroPadding1D(_ZeroPadding):
+    # tf_keras's ZeroPadding1D has no data_format argument: the spec's only_in leaves it out of its config.
     rank = 1
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        if self._flavor == "tf_keras":
-            config.pop("data_format")  # tf_keras's ZeroPadding1D has no data_format argument
-        return config
 
 
 class ZeroPadding2D(_ZeroPadding):
@@ -218,7 +211,6 @@ class UpSampling2D(_UpSampling):
         if isinstance(interpolation, str):
             interpolation = interpolation.lower()  # both Kerases lower-case it
         self._configure(locals())
-        self._flavor = get_flavor()
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -230,26 +222,11 @@ class UpSampling2D(_UpSampling):
                 f"UpSampling2D '{self.name}': interpolation={method!r} is not one of Keras 3's resize methods "
                 f"{INTERPOLATIONS[self._flavor]} (tf_keras has it) [parameter(s): interpolation]"
             )
-        if inputs.dtype in (torch.float16, torch.bfloat16):
-            # TF's resize kernels compute a half-precision image in float32 and return float32, which
-            # Keras casts back: one rounding at the end, and no overflow of float16's range in between.
-            return self._resample(inputs.float(), method).to(inputs.dtype)
-        return self._resample(inputs, method)
-
-    def _resample(self, inputs: torch.Tensor, method: str) -> torch.Tensor:
+        # The shared resampling (keraspec.impl.resize.resize) to size * factor: TF's order of
+        # operations, and half-precision images computed in float32 with one rounding at the end.
         rows, cols = self._spatial_axes
         row_factor, col_factor = self._factors
-        if method == "bilinear":
-            # TensorFlow's order of operations: interpolate along the columns, then between rows.
-            wide = lerp_axis(inputs, cols, col_factor)
-            return lerp_axis(wide, rows, row_factor)
-        if ROWS_FIRST[method]:
-            tall, _ = resample_axis(inputs, rows, row_factor, method)
-            return resample_axis(tall, cols, col_factor, method)[0]
-        wide, col_cell = resample_axis(inputs, cols, col_factor, method)
-        out, row_cell = resample_axis(wide, rows, row_factor, method)
-        # area: the sum over the footprint times 1 / (footprint area), TF's float32 factor.
-        return out * area_scale(row_cell, col_cell)
+        return resize(inputs, rows, cols, inputs.shape[rows] * row_factor, inputs.shape[cols] * col_factor, method)
 
 
 class UpSampling3D(_UpSampling):

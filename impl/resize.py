@@ -1,5 +1,6 @@
-"""TF-exact resampling taps for upsampling: ``tf.image.resize`` (half-pixel centers, no
-antialiasing) along one axis at a time, in any layout.
+"""TF-exact resampling: ``tf.image.resize`` (half-pixel centers, no antialiasing) to any output
+size, along one axis at a time, in any layout (:func:`resize`; UpSampling2D, Resizing, CenterCrop).
+Every tap builder takes the axis's input and output sizes (UpSampling2D passes ``size * factor``).
 
 Nearest upsampling repeats cells with a broadcast ``expand`` + ``reshape`` (:func:`repeat_cells`, a
 single copy, exact).  Every other method is a separable linear map whose per-axis taps (a banded
@@ -36,13 +37,12 @@ def repeat_cells(x: torch.Tensor, axes: Sequence[int], factors: Sequence[int]) -
     return x.reshape(view).expand(grown).reshape(out)
 
 
-def _half_pixel_taps(size: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _half_pixel_taps(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TF's half-pixel bilinear taps along one axis: (lower index, upper index, weight of upper).
 
     Computed in float32 exactly as ``tf.image.resize`` does (``(i + 0.5) * (n / out) - 0.5``,
     indices clamped to the axis), so that the weights are bit-identical to the oracle's.
     """
-    out = size * factor
     scale = np.float32(size) / np.float32(out)
     src = (np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
     floor = np.floor(src)
@@ -52,15 +52,15 @@ def _half_pixel_taps(size: int, factor: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 @functools.lru_cache(maxsize=256)
-def _lerp_taps(size: int, factor: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-    lower, upper, weight = _half_pixel_taps(size, factor)
+def _lerp_taps(size: int, out: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    lower, upper, weight = _half_pixel_taps(size, out)
     return (torch.as_tensor(lower, device=device), torch.as_tensor(upper, device=device),
             torch.as_tensor(weight, device=device).to(dtype))
 
 
-def lerp_axis(x: torch.Tensor, axis: int, factor: int) -> torch.Tensor:
-    """Bilinear upsampling of one axis: ``a + (b - a) * w`` with TF's half-pixel taps."""
-    lower, upper, weight = _lerp_taps(x.shape[axis], factor, x.dtype, x.device)
+def lerp_axis(x: torch.Tensor, axis: int, out: int) -> torch.Tensor:
+    """Bilinear resize of one axis to ``out`` cells: ``a + (b - a) * w`` with TF's half-pixel taps."""
+    lower, upper, weight = _lerp_taps(x.shape[axis], out, x.dtype, x.device)
     a = x.index_select(axis, lower)
     b = x.index_select(axis, upper)
     shape = [1] * x.dim()
@@ -137,7 +137,7 @@ def _normalise(weight: np.ndarray, zero_if_tiny: bool) -> np.ndarray:
     return np.where(ok[:, None], scaled, _F32(0.0) if zero_if_tiny else weight).astype(_F32)
 
 
-def _bicubic_taps(size: int, factor: int) -> _Taps:
+def _bicubic_taps(size: int, out: int) -> _Taps:
     """``resize_bicubic`` with half-pixel centers: Keys' cubic (a = -0.5) on 4 taps around the sample.
 
     Sample position ``(o + 0.5) * (in / out) - 0.5`` (float32); its fraction is rounded to the
@@ -145,7 +145,6 @@ def _bicubic_taps(size: int, factor: int) -> _Taps:
     rest are renormalised to sum to 1 (no edge replication).
     """
     near, far = _keys_cubic_table()
-    out = size * factor
     scale = _F32(size) / _F32(out)
     loc = (np.arange(out).astype(_F32) + _F32(0.5)) * scale - _F32(0.5)
     base = np.floor(loc).astype(np.int64)
@@ -215,15 +214,14 @@ _SCALE_AND_TRANSLATE: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]
 }
 
 
-def _scale_and_translate_taps(size: int, factor: int, method: str) -> _Taps:
+def _scale_and_translate_taps(size: int, out: int, method: str) -> _Taps:
     """``scale_and_translate`` (lanczos3/5, gaussian, mitchellcubic) without antialiasing.
 
-    Sample position ``(o + 0.5) / factor`` in continuous coordinates (cell i covers [i, i + 1));
+    Sample position ``(o + 0.5) * in / out`` in continuous coordinates (cell i covers [i, i + 1));
     taps are the cells whose centers lie within the kernel's radius of it (clipped to the axis),
     weighted by the kernel at (center - sample) and renormalised to sum to 1.
     """
     kernel, radius = _SCALE_AND_TRANSLATE[method]
-    out = size * factor
     inv_scale = _F32(1.0 / np.float64(_F32(out) / _F32(size)))
     sample = (np.arange(out).astype(_F32) + _F32(0.5)) * inv_scale
     r = _F32(radius)
@@ -239,7 +237,7 @@ def _scale_and_translate_taps(size: int, factor: int, method: str) -> _Taps:
     return _Taps(np.minimum(index, size - 1), _normalise(weight, zero_if_tiny=True), present=index < size)
 
 
-def _area_taps(size: int, factor: int) -> _Taps:
+def _area_taps(size: int, out: int) -> _Taps:
     """``resize_area``: each output cell averages the input over its footprint [o, o + 1) * in/out.
 
     The weight of input cell i is the float32 length of its overlap with the footprint (the
@@ -247,7 +245,6 @@ def _area_taps(size: int, factor: int) -> _Taps:
     indices are clamped to the axis; the average's 1 / (row cell * column cell) is applied after
     both axes.  With an integer factor this is nearest-neighbour up to float32 rounding.
     """
-    out = size * factor
     cell = _F32(size) / _F32(out)
     o = np.arange(out)
     lo = o.astype(_F32) * cell
@@ -258,26 +255,29 @@ def _area_taps(size: int, factor: int) -> _Taps:
     here, there = index.astype(_F32), (index + 1).astype(_F32)
     lo, hi = lo[:, None], hi[:, None]
     overlap = np.where(here < lo, np.where(there > hi, cell, there - lo), np.where(there > hi, hi - here, _F32(1.0)))
-    weight = np.where(index < stop[:, None], overlap, _F32(0.0)).astype(_F32)
-    return _Taps(np.clip(index, 0, size - 1), weight, cell)
+    inside = index < stop[:, None]
+    weight = np.where(inside, overlap, _F32(0.0)).astype(_F32)
+    # Output cells whose footprints span fewer cells (a non-integer scale) have padding taps that
+    # TF's loop never reaches: absent from the sum, so an inf or NaN there does not leak in.
+    return _Taps(np.clip(index, 0, size - 1), weight, cell, present=inside)
 
 
 @functools.lru_cache(maxsize=256)
-def _resize_taps(size: int, factor: int, method: str) -> _Taps:
-    """The float32 taps of ``method`` for an axis of ``size`` cells upsampled ``factor`` times."""
+def _resize_taps(size: int, out: int, method: str) -> _Taps:
+    """The float32 taps of ``method`` for an axis of ``size`` cells resized to ``out`` cells."""
     if method == "bicubic":
-        return _bicubic_taps(size, factor)
+        return _bicubic_taps(size, out)
     if method == "area":
-        return _area_taps(size, factor)
-    return _scale_and_translate_taps(size, factor, method)
+        return _area_taps(size, out)
+    return _scale_and_translate_taps(size, out, method)
 
 
 @functools.lru_cache(maxsize=256)
-def _device_taps(size: int, factor: int, method: str, dtype: torch.dtype,
+def _device_taps(size: int, out: int, method: str, dtype: torch.dtype,
                  device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor | None], float]:
     """The taps of one axis as per-tap index and weight tensors on ``device`` in ``dtype``, and per
     tap the mask of outputs whose sum lacks it (None where every output's sum has it)."""
-    taps = _resize_taps(size, factor, method)
+    taps = _resize_taps(size, out, method)
     index = torch.as_tensor(np.ascontiguousarray(taps.index.T), device=device)
     weight = torch.as_tensor(np.ascontiguousarray(taps.weight.T), device=device).to(dtype)
     absent: list[torch.Tensor | None] = [None] * index.shape[0]
@@ -286,10 +286,10 @@ def _device_taps(size: int, factor: int, method: str, dtype: torch.dtype,
     return list(index.unbind(0)), list(weight.unbind(0)), absent, float(taps.cell)
 
 
-def resample_axis(x: torch.Tensor, axis: int, factor: int, method: str) -> tuple[torch.Tensor, float]:
-    """``x`` resampled along ``axis``: the taps summed in index order, one product and one sum
+def resample_axis(x: torch.Tensor, axis: int, out: int, method: str) -> tuple[torch.Tensor, float]:
+    """``x`` resampled along ``axis`` to ``out`` cells: the taps summed in index order, one product and one sum
     each (no fused multiply-add), as TF accumulates.  Returns the axis's area cell too."""
-    indices, weights, absent, cell = _device_taps(x.shape[axis], factor, method, x.dtype, x.device)
+    indices, weights, absent, cell = _device_taps(x.shape[axis], out, method, x.dtype, x.device)
     shape = [1] * x.dim()
     shape[axis] = -1
     out: torch.Tensor | None = None
@@ -307,4 +307,47 @@ def area_scale(row_cell: float, col_cell: float) -> float:
     return float(_F32(1.0 / np.float64(_F32(row_cell) * _F32(col_cell))))
 
 
-__all__ = ["INTERPOLATIONS", "ROWS_FIRST", "area_scale", "lerp_axis", "repeat_cells", "resample_axis"]
+@functools.lru_cache(maxsize=256)
+def _nearest_index(size: int, out: int, device: torch.device) -> torch.Tensor:
+    # TF's ResizeNearestNeighbor with half-pixel centers: floor((o + 0.5) * in / out) in float32,
+    # clamped to the axis.
+    scale = _F32(size) / _F32(out)
+    src = np.floor((np.arange(out, dtype=_F32) + _F32(0.5)) * scale).astype(np.int64)
+    return torch.as_tensor(np.clip(src, 0, size - 1), device=device)
+
+
+def nearest_axis(x: torch.Tensor, axis: int, out: int) -> torch.Tensor:
+    """Nearest-neighbour resize of one axis to ``out`` cells (a gather; exact in every dtype)."""
+    return x.index_select(axis, _nearest_index(x.shape[axis], out, x.device))
+
+
+def resize(x: torch.Tensor, rows: int, cols: int, height: int, width: int, method: str) -> torch.Tensor:
+    """``tf.image.resize(x, (height, width), method)`` (half-pixel centers, no antialiasing) with
+    rows and columns at axes ``rows`` and ``cols``: the one implementation of every resampling
+    (Resizing, CenterCrop's smart resize; UpSampling2D passes ``size * factor``).
+
+    Every method but nearest runs a half-precision image in float32 and rounds once at the end, as
+    TF's kernels (float32 arithmetic, then Keras's cast back) do; float64 stays float64.
+    """
+    if method == "nearest":
+        return nearest_axis(nearest_axis(x, rows, height), cols, width)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return resize(x.float(), rows, cols, height, width, method).to(x.dtype)
+    if method == "bilinear":
+        if x.shape[rows] == height and x.shape[cols] == width:
+            # TF's ResizeBilinear copies an image it is asked for at its own size (an inf cell stays
+            # inf, where a + (b - a) * 0 would give NaN).
+            return x
+        # TensorFlow's order of operations: interpolate along the columns, then between rows.
+        return lerp_axis(lerp_axis(x, cols, width), rows, height)
+    if ROWS_FIRST[method]:
+        tall, _ = resample_axis(x, rows, height, method)
+        return resample_axis(tall, cols, width, method)[0]
+    wide, col_cell = resample_axis(x, cols, width, method)
+    out, row_cell = resample_axis(wide, rows, height, method)
+    # area: the sum over the footprint times 1 / (footprint area), TF's float32 factor.
+    return out * area_scale(row_cell, col_cell)
+
+
+__all__ = ["INTERPOLATIONS", "ROWS_FIRST", "area_scale", "lerp_axis", "nearest_axis", "repeat_cells",
+           "resample_axis", "resize"]

@@ -275,6 +275,7 @@ class _Site:
             known_entries=sorted(entries.items()),
             diff=self.diff,
             false_alarms=model.false_alarms(rs.cases),
+            ops_coverage=_ops_coverage(rs.cases),
             runs=model.run_infos(rs.files),
             files=rs.files,
             notes=rs.notes,
@@ -336,6 +337,34 @@ class _Site:
             quality_notes=_quality_notes(cases),
             choice_coverage=_choice_coverage(cases),
         )
+
+
+#: The family prefix of backend-function results (keraspec.conformance.ops writes ``ops/<group>``).
+OPS_FAMILY_PREFIX = "ops/"
+
+
+def _ops_coverage(cases: list[Case]) -> list[dict[str, Any]]:
+    """Per group of the backend-function spec: how many functions are implemented, planned or removed
+    (from the spec: what the seeds list), and of those with results how many passed every case and
+    how many have a problem.  Empty when no spec of functions is installed."""
+    try:
+        from keraspec.spec import ops as ops_spec
+    except ImportError:
+        return []
+    by_function: dict[str, list[Case]] = {}
+    for c in cases:
+        if c.family.startswith(OPS_FAMILY_PREFIX):
+            by_function.setdefault(c.layer, []).append(c)
+    rows = []
+    for group in ops_spec.groups():
+        names = ops_spec.functions(group=group)
+        statuses = Counter(ops_spec.lookup(n).status for n in names)
+        tested = [n for n in names if n in by_function]
+        problems = [n for n in tested if any(c.is_problem for c in by_function[n])]
+        rows.append({"group": group, "functions": len(names), "statuses": dict(sorted(statuses.items())),
+                     "tested": len(tested), "problems": problems,
+                     "family": OPS_FAMILY_PREFIX + group})
+    return rows
 
 
 def _false_alarm_rates(cases: list[Case]) -> tuple[dict[str, float], dict[tuple[str, str], float]]:

@@ -29,6 +29,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, NoReturn
 
 from . import ExprError, SpecConfigError, SpecTypeError, UnknownLayerError, families, layers, lookup
+from .loader import SpecFileError, add_spec_dirs, load_all
 from .model import LayerSpec
 
 #: Exit status for input the command cannot read or act on (argparse's own): malformed JSON or
@@ -114,6 +115,13 @@ def describe(s: LayerSpec) -> str:
     count = f"{i.min_count}" if i.min_count == i.max_count else f"{i.min_count}..{i.max_count}"
     rank = i.rank.source if i.rank is not None else f"{i.min_rank}..{i.max_rank}"
     parts.append(f"\ninputs: {count} tensor(s) of rank {rank}, dtypes {', '.join(i.dtypes)}")
+    if s.input.tie:
+        parts.append("sizes shared: " + "; ".join(" = ".join(f"input {k} axis {a}" for k, a in group) for group in s.input.tie))
+    if s.call_input_names:
+        parts.append(f"called as layer({s.call_input_names[0]}, " + ", ".join(f"{n}=..." for n in s.call_input_names[1:]) + ")")
+    if s.call_arguments:
+        parts.append("call arguments:\n" + "\n".join(
+            f"  {p.name} ({p.type}, default {_fmt(p.default)}): {p.doc}" for p in s.call_arguments.values()))
     parts.append(f"output shape: {s.output_shape_rule.source}")
     if s.weights:
         parts.append("weights (Keras order):\n" + "\n".join(
@@ -194,7 +202,18 @@ def _check_inputs(s: LayerSpec, config: dict[str, Any], shape: Any) -> None:
                                   f"input {i} must have rank >= {s.input.min_rank} (with the batch axis), got {len(one)}: {one}")
 
 
+def _use_spec_dirs(args: argparse.Namespace) -> None:
+    """Load the user spec folders of ``--spec-dir`` (and KERASPEC_SPEC_DIRS) next to the package's;
+    a folder that is not one, an invalid file or a name clash is bad input (one line, exit 2)."""
+    try:
+        add_spec_dirs(args.spec_dir or [])
+        load_all()
+    except SpecFileError as exc:
+        raise BadInput(one_line(str(exc))) from None
+
+
 def _cmd_spec(args: argparse.Namespace) -> int:
+    _use_spec_dirs(args)
     s = lookup(args.name)
     if args.config is None and args.input_shape is None:
         print(describe(s))
@@ -223,6 +242,7 @@ def _cmd_spec(args: argparse.Namespace) -> int:
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
+    _use_spec_dirs(args)
     known = families()
     if args.family is not None and args.family not in known:
         raise BadInput(f"--family {quoted(args.family)} is not a family of the spec; the families are {', '.join(known)}")
@@ -282,6 +302,10 @@ rule; 2 -- input that cannot be read: malformed JSON, a config that is not a JSO
 shape, an unknown layer or option (one line naming it)."""
 
 
+_SPEC_DIR_HELP = ("a folder of spec *.yaml files for your own layers, loaded next to the package's (repeatable; "
+                  "also the environment variable KERASPEC_SPEC_DIRS)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``keraspec`` command line; returns the exit status (see EXIT_BAD_INPUT)."""
     parser = _Parser(prog="keraspec", description="Keras layer spec, implementation and conformance.")
@@ -291,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="Keras class name or alias, e.g. Dense")
     p.add_argument("--config", help=_CONFIG_HELP)
     p.add_argument("--input-shape", help=_SHAPE_HELP)
+    p.add_argument("--spec-dir", action="append", help=_SPEC_DIR_HELP)
     p.set_defaults(func=_cmd_spec)
     p = sub.add_parser("layers", help="list the layers in the spec")
     p.add_argument("--family", help="only this family's layers")
+    p.add_argument("--spec-dir", action="append", help=_SPEC_DIR_HELP)
     p.set_defaults(func=_cmd_layers)
     argv = sys.argv[1:] if argv is None else list(argv)
     _register_plugins(sub, argv)
@@ -303,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args.extra = extra
     try:
         return int(args.func(args))
-    except (BadInput, UnknownLayerError) as exc:
+    except (BadInput, UnknownLayerError, SpecFileError) as exc:
         print(f"keraspec {args.command}: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -401,6 +401,9 @@ class InputSpec:
     extra_batch_axes: str | None = None
     #: Set when the inputs are integer indices (an embedding's token ids) rather than float values.
     indices: IndexValues | None = None
+    #: Groups of (input index, axis) that share one drawn size (attention's query, value and key
+    #: share their feature axis; value and key their time axis).
+    tie: tuple[tuple[tuple[int, int], ...], ...] = ()
 
 
 class LayerSpec:
@@ -429,6 +432,10 @@ class LayerSpec:
         #: The special input values (EDGE_VALUES) the layer is defined on and is fed, and why fewer.
         self.edge_values: tuple[str, ...] = tuple(edge["values"])
         self.edge_values_reason: str = edge.get("reason", "")
+        #: Per compared quantity, the degrees in the input scale of the terms it is made of, where the
+        #: layer is not linear in its inputs (the tolerance policy's magnitude_scale reads them).
+        self.magnitude_degree_rules: dict[str, Expr] = {
+            quantity: compile_expr(str(d)) for quantity, d in numerics.get("magnitude_degree", {}).items()}
         self.excluded_params: dict[str, str] = dict(data.get("excluded_params", {}))
         self.oracle_defaults: dict[str, dict[str, Any]] = {
             k: dict(v) for k, v in data.get("oracle_defaults", {}).items()
@@ -463,6 +470,19 @@ class LayerSpec:
             for lim in data.get("oracle_limits", ())
         ) + tuple(lim for raw in object_limits if (lim := self._object_limit(raw)) is not None)
         self.input = self._inputs(data.get("inputs", {}))
+        #: Arguments of the layer's call besides inputs, training and mask (Attention's
+        #: ``use_causal_mask``): drawn per case like choice parameters and passed to every call.
+        self.call_arguments: dict[str, ParamSpec] = {
+            name: self._param(name, p) for name, p in data.get("call", {}).get("arguments", {}).items()
+        }
+        clash = sorted(set(self.call_arguments) & set(self.params))
+        if clash:
+            raise ValueError(f"{self.name}: call argument(s) {clash} are also constructor parameters")
+        #: How several inputs are passed: as one list (empty), or the first positionally and the others
+        #: as keyword arguments of these names (MultiHeadAttention's ``call(query, value, key)``).
+        self.call_input_names: tuple[str, ...] = tuple(data.get("call", {}).get("input_names", ()))
+        #: The inputs that take a mask in the masks check (default: the first; Attention's query and value).
+        self.masked_inputs: tuple[int, ...] = tuple(self.masking.get("inputs", (0,)))
         self.output_shape_rule: Expr = compile_expr(data.get("output_shape", "input"))
         self.output_mask_rule: Expr | None = (
             compile_expr(self.masking["output"]) if isinstance(self.masking.get("output"), str) else None
@@ -550,6 +570,7 @@ class LayerSpec:
             extra_batch_axes=d.get("extra_batch_axes"),
             indices=IndexValues(d["indices"].get("dtype", "int32"), compile_expr(str(d["indices"].get("low", 0))),
                                 compile_expr(str(d["indices"]["high"]))) if "indices" in d else None,
+            tie=tuple(tuple((int(i), int(axis)) for i, axis in group) for group in d.get("tie", ())),
         )
 
     # -- queries --------------------------------------------------------------------------------
@@ -744,6 +765,15 @@ class LayerSpec:
             if limit.applies(oracle, check, dtype) and limit.when.names <= env.keys() and limit.hits(env):
                 return limit
         return None
+
+    def magnitude_degrees(self, quantity: str, config: Mapping[str, Any]) -> tuple[int, ...] | None:
+        """The degrees in the input scale of the terms ``quantity`` is made of, for this config
+        (``numerics.magnitude_degree``); None where the spec gives none (the policy's default rule)."""
+        rule = self.magnitude_degree_rules.get(quantity)
+        if rule is None:
+            return None
+        value = rule(self.env(self.normalize(config)))
+        return tuple(int(d) for d in value) if isinstance(value, (list, tuple)) else (int(value),)
 
     def reduction_terms(self, config: Mapping[str, Any], input_shapes: Sequence[Sequence[Any]]) -> int:
         """How many terms each output element sums (``numerics.length``; 1 where the spec gives none):

@@ -90,7 +90,10 @@ def test_spec_matches_oracle(request, oracle_layer):
         assert run.output_shape == want, f"{layer_spec.name}: output shape: spec rule {want}, oracle {oracle} {run.output_shape}"
         if case.input_shapes:
             concrete = layer_spec.output_shape(case.config, list(case.input_shapes) if len(case.input_shapes) > 1 else case.input_shapes[0])
-            assert tuple(run.outputs[0].shape) == concrete, f"{layer_spec.name}: actual output shape: spec {concrete}, oracle {run.outputs[0].shape}"
+            # Several outputs (return_state): the rule's list, one shape per output it names.
+            expected = concrete if isinstance(concrete, list) else [concrete]
+            actual = [tuple(o.shape) for o in run.outputs][:len(expected)]
+            assert actual == expected, f"{layer_spec.name}: actual output shapes: spec {concrete}, oracle {actual}"
             spec_weights = layer_spec.weight_shapes(case.config, arg, oracle)
             got = list(zip(run.weight_names, [w.shape for w in run.weights]))
             assert got == spec_weights, f"{layer_spec.name}: weights: spec {spec_weights}, oracle {oracle} {got}"
@@ -121,7 +124,7 @@ def test_oracle_rejects(request, oracle_rule):
 
     scope = {"layer": layer_spec.name, "family": layer_spec.family, "check": "spec_errors", "oracle": oracle,
              "device": "cpu", "dtype": "-", "test_id": request.node.nodeid}
-    run_property(request, invalid_cases(layer_spec, rule), body, lambda ex: {**ex[0].describe(), "rule": ex[1].id}, scope)
+    run_property(request, invalid_cases(layer_spec, rule, oracle), body, lambda ex: {**ex[0].describe(), "rule": ex[1].id}, scope)
 
 
 def test_oracle_limits(request, oracle_limit):

@@ -15,6 +15,7 @@ What Keras 3 and tf_keras do, and these tests pin down (no TensorFlow needed):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keraspec import spec
 from keraspec.conformance.strategies import cases, make_inputs
 from keraspec.impl import layers as L
 from keraspec.impl.base import DTypePolicy
@@ -32,10 +34,15 @@ POLICIES = {"mixed_float16": torch.float16, "mixed_bfloat16": torch.bfloat16}
 #: Machine epsilon of each compute dtype.
 EPS = {torch.float16: 2.0**-10, torch.bfloat16: 2.0**-7}
 #: Every layer class once (aliases dropped).
-LAYER_NAMES = sorted({cls.__name__ for cls in L._registry.values()})
+# The layers the spec describes (a Lambda wraps a user's function: tests/impl/test_lambda.py).
+LAYER_NAMES = sorted({cls.__name__ for cls in L._registry.values() if cls.__name__ in spec.layers()})
 #: Layers torch cannot run in float16/bfloat16 on CPU whatever the policy (no CPU kernel:
 #: ``avg_pool3d``), so not under a mixed policy either; checked to still fail in the plain dtype.
 NO_LOW_PRECISION_CPU_KERNEL = {"AveragePooling3D"}
+#: Layers whose Keras 3 output is float32 under a mixed policy in some cases, with the reason.
+OUTPUT_MAY_BE_FLOAT32 = {
+    "CenterCrop": "a window larger than the image is resized by smart_resize, which returns float32 in Keras 3",
+}
 
 
 def keras3_policy(name: str) -> dict:
@@ -256,22 +263,30 @@ def test_every_layer_runs_under_a_mixed_policy(name: str, policy: str, data: st.
         return
     layer.build(shapes)
     reference.build(shapes)
-    assert all(p.dtype == torch.float32 for p in layer.parameters())
+    # Float weights in float32 (an integer one, Normalization's count, keeps its own dtype).
+    assert all(p.dtype == torch.float32 for p in layer.parameters() if p.is_floating_point())
     weights = layer.get_weights()
-    assert all(w.dtype == np.float32 for w in weights)
+    assert all(w.dtype == np.float32 for w in weights if np.issubdtype(w.dtype, np.floating))
     # The reference gets the weights as the mixed layer's call sees them (rounded to the compute dtype).
-    reference.set_weights([torch.tensor(w).to(compute).float() for w in weights])
+    reference.set_weights([torch.tensor(w).to(compute).float() if np.issubdtype(w.dtype, np.floating) else w
+                           for w in weights])
 
-    outs = _flat(layer(arg, training=False))
+    def call(target: Any, inputs: list[torch.Tensor], training: bool = False) -> Any:
+        if spec.call_input_names:  # inputs passed by name (MultiHeadAttention's query, value, key)
+            return target(inputs[0], **dict(zip(spec.call_input_names[1:], inputs[1:])), training=training)
+        return target(inputs if len(inputs) > 1 else inputs[0], training=training)
+
+    outs = _flat(call(layer, xs))
     for out in outs:
-        if out.is_floating_point():
+        if out.is_floating_point() and name not in OUTPUT_MAY_BE_FLOAT32:
             assert out.dtype == compute, f"{name}: output in {out.dtype}"
-    want = _flat(reference([x.detach().to(compute).float() for x in xs] if len(xs) > 1
-                           else xs[0].detach().to(compute).float(), training=False))
+    want = _flat(call(reference, [x.detach().to(compute).float() for x in xs]))
     eps = EPS[compute]
     for got, ref in zip(outs, want):
         assert got.shape == ref.shape
         ref = ref.detach().double()
+        if ref.numel() and float(ref.abs().max()) > float(torch.finfo(compute).max):
+            continue  # the true output overflows the compute dtype (Normalization by a tiny variance): inf is right
         scale = 1.0 + float(ref.abs().max()) if ref.numel() else 1.0
         error = float((got.detach().double() - ref).abs().max()) if ref.numel() else 0.0
         # A few roundings of the compute dtype, relative to the output's scale (reduction lengths stay
@@ -287,7 +302,7 @@ def test_every_layer_runs_under_a_mixed_policy(name: str, policy: str, data: st.
                 assert math.isfinite(float(p.grad.abs().sum()))
 
     # Training mode (the stochastic layers draw in the compute dtype) and the losses' dtypes.
-    outs = _flat(layer(arg, training=True))
-    assert all(o.dtype == compute for o in outs if o.is_floating_point())
+    outs = _flat(call(layer, xs, training=True))
+    assert all(o.dtype == compute for o in outs if o.is_floating_point() and name not in OUTPUT_MAY_BE_FLOAT32)
     for loss, w in zip(layer.losses[len(layer._activity_losses):], [w for w in layer._weights if w.regularizer]):
         assert not torch.is_tensor(loss) or loss.dtype == torch.float32, f"{name}: penalty of {w.name} in {loss.dtype}"

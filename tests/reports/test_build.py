@@ -427,3 +427,20 @@ def test_quality_notes_are_listed_on_the_layer_page_escaped(tmp_path: Path) -> N
     items = texts(page, "li")
     assert any(note in item and item.startswith("input_errors") for item in items), items
     assert "<script>alert(1)" not in page
+
+
+def test_ops_section_counts_the_spec_of_functions_and_their_problems(tmp_path: Path) -> None:
+    from keraspec.conformance.results import ResultsWriter
+    from keraspec.spec import ops as ops_spec
+
+    writer = ResultsWriter(tmp_path / "results" / "a.jsonl", C.header("1/1"))
+    writer.add(C.case("batch_dot", "op_forward", "failed", family="ops/linalg", oracle="tf_keras"))
+    writer.add(C.case("dot", "op_forward", "passed", family="ops/linalg", oracle="tf_keras"))
+    writer.add(C.case("Dense", "forward", "passed"))
+    writer.close("2025-01-01T10:05:00+00:00")
+    index = build_report([tmp_path / "results"], tmp_path / "html")
+    rows = {r[0]: r for r in table_rows(read(index), "ops-table") if r and r[0] in ops_spec.groups()}
+    linalg = rows["linalg"]
+    assert linalg[1] == str(len(ops_spec.functions(group="linalg")))
+    assert linalg[3] == "2" and linalg[4] == "batch_dot"  # two with results, one of them failing
+    assert rows["ctc"][3] == "0" and "planned" in rows["ctc"][2]  # ctc_decode is not implemented yet
