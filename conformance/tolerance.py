@@ -149,7 +149,7 @@ def compare(actual: np.ndarray, expected: np.ndarray, tol: Tolerance, what: str 
     with np.errstate(invalid="ignore"):  # inf - inf: NaN, counted as a mismatch below unless both match
         diff = np.where(both_nan | same_inf, 0.0, np.abs(a - e))
     diff = np.where(np.isnan(diff), np.inf, diff)
-    with np.errstate(over="ignore"):  # a large error against a tiny expected value: an infinite relative error
+    with np.errstate(over="ignore", invalid="ignore"):  # inf error over a tiny or infinite expected value
         rel = diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny)
     bad = diff > tol.atol + tol.rtol * np.where(np.isfinite(e), np.abs(e), 0.0)
     max_abs = float(diff.max()) if diff.size else 0.0
